@@ -1,0 +1,34 @@
+"""Helpers every bench script shares: machine description and the JSON last line."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+import torch
+
+__all__ = ["machine", "finish"]
+
+
+def machine() -> dict[str, Any]:
+    """Cores, CPU model, torch version and threads: the context of every figure."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "python": platform.python_version(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def finish(figures: dict[str, Any]) -> None:
+    """Print the figures as the last line: one JSON object (the bench convention)."""
+    sys.stdout.write(json.dumps(figures, default=float) + "\n")

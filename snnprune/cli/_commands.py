@@ -1,0 +1,7 @@
+"""Imports every command module so that each registers itself on the group."""
+
+from __future__ import annotations
+
+from . import _core_cmds  # noqa: F401
+
+__all__: list[str] = []

@@ -1,0 +1,52 @@
+"""Options shared by several commands, and the checks click cannot express in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["model_options", "training_options", "json_option"]
+
+F = Callable[..., Any]
+
+
+def _stack(*decorators: F) -> F:
+    def apply(fn: F) -> F:
+        for deco in reversed(decorators):
+            fn = deco(fn)
+        return fn
+    return apply
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+model_options = _stack(
+    click.option("--model", "-m", required=True, help="cnn | vgg11 | vgg16 | resnet19"),
+    click.option("--dataset", "-d", required=True,
+                 help="digits | fashion-mnist | cifar10 | cifar100 | tiny-imagenet | cifar10-dvs"),
+    click.option("--width", type=float, default=1.0, show_default=True, help="Width multiplier."),
+    click.option("--T", "T", type=int, default=4, show_default=True, help="Time steps."),
+    click.option("--neuron", default="lif", show_default=True, help="lif | if"),
+)
+
+training_options = _stack(
+    click.option("--data-root", type=click.Path(), default=None, help="Folder holding the data set."),
+    click.option("--subset", type=float, default=None,
+                 help="Training samples kept: a count (>1) or a fraction (<=1)."),
+    click.option("--epochs", type=int, default=5, show_default=True),
+    click.option("--batch-size", type=int, default=64, show_default=True),
+    click.option("--lr", type=float, default=0.1, show_default=True),
+    click.option("--optimizer", default="sgd", show_default=True, help="sgd | adam"),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]"),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+)
+
+
+def subset_value(subset: float | None) -> int | float | None:
+    """--subset 500 means 500 samples, --subset 0.1 means a tenth."""
+    if subset is None:
+        return None
+    return int(subset) if subset > 1 else float(subset)

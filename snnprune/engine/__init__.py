@@ -1,0 +1,33 @@
+"""The training engine: `fit`, `evaluate`, callbacks, optimizers and checkpoints."""
+
+from __future__ import annotations
+
+from ._callbacks import Callback, CallbackList, FitContext, L1Penalty
+from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, read_checkpoint,
+                          save_checkpoint)
+from ._device import autocast, resolve_device
+from ._loop import Batches, FitResult, evaluate, fit, reset_states
+from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
+
+__all__ = [
+    "Batches",
+    "Callback",
+    "CallbackList",
+    "FitContext",
+    "FitResult",
+    "L1Penalty",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "autocast",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "make_optimizer",
+    "make_scheduler",
+    "read_checkpoint",
+    "reset_states",
+    "resolve_device",
+    "save_checkpoint",
+]

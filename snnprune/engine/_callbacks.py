@@ -1,0 +1,91 @@
+"""The points in a training step where pruners act, as a small base class of no-op hooks.
+
+Order within one step: ``on_batch_start`` -> forward (neuron potentials reach recorders through
+forward hooks) -> ``after_forward`` -> backward -> ``before_step`` (gradients are there: read them,
+add penalties, mask them) -> optimizer step -> ``after_step`` (re-apply masks). Then
+``on_epoch_end`` once per epoch, where a callback may set ``ctx.stop`` to end training early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["Callback", "CallbackList", "FitContext", "L1Penalty"]
+
+
+@dataclass
+class FitContext:
+    """What a callback may read (and, for ``stop``, write) during `fit`."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0
+    step: int = 0  # optimizer steps taken so far, over the whole fit
+    batch_index: int = 0
+    stop: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Callback:
+    """Subclass and override what you need; every hook is a no-op by default."""
+
+    def on_fit_start(self, ctx: FitContext) -> None: ...
+
+    def on_batch_start(self, ctx: FitContext) -> None: ...
+
+    def after_forward(self, ctx: FitContext, output: torch.Tensor, loss: torch.Tensor) -> None: ...
+
+    def before_step(self, ctx: FitContext) -> None: ...
+
+    def after_step(self, ctx: FitContext) -> None: ...
+
+    def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, ctx: FitContext) -> None: ...
+
+
+class CallbackList(Callback):
+    """Runs several callbacks in order. Only the hooks a callback overrides are called, so an
+    unused hook costs nothing in the training step."""
+
+    _HOOKS = ("on_fit_start", "on_batch_start", "after_forward", "before_step", "after_step",
+              "on_epoch_end", "on_fit_end")
+
+    def __init__(self, callbacks: Iterable[Callback]) -> None:
+        self.callbacks = list(callbacks)
+        for hook in self._HOOKS:
+            bound = [getattr(cb, hook) for cb in self.callbacks
+                     if getattr(type(cb), hook) is not getattr(Callback, hook)]
+            setattr(self, hook, self._chain(bound))
+
+    @staticmethod
+    def _chain(bound: Sequence[Any]) -> Any:
+        def run(*args: Any) -> None:
+            for fn in bound:
+                fn(*args)
+        return run
+
+
+class L1Penalty(Callback):
+    """Adds ``strength * sign(W)`` to the gradient of the given parameters: the L1 penalty as the
+    SCA reference applies it (subgradient on the weights, no extra term in the loss)."""
+
+    def __init__(self, params: Iterable[nn.Parameter], strength: float) -> None:
+        self.params = [p for p in params]
+        self.strength = float(strength)
+
+    def before_step(self, ctx: FitContext) -> None:
+        if self.strength == 0:
+            return
+        with torch.no_grad():
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.add_(torch.sign(p), alpha=self.strength)

@@ -1,0 +1,197 @@
+"""`fit` and `evaluate`: the one training loop every part of snnprune uses.
+
+The loop is deliberately plain (forward, loss, backward, step, reset) with callbacks at the
+points pruners need, so a pruner written once runs the same under the CLI, the search and NNI's
+TorchEvaluator. It resets neuron state before every batch, seeds its own data order, checks
+the loss for NaN/inf, and shows one progress bar per epoch unless ``quiet``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from spikingjelly.activation_based import functional as sj_functional
+from torch import nn
+from tqdm.auto import tqdm
+
+from snnprune.errors import TrainingDiverged, UserError
+
+from ._callbacks import Callback, CallbackList, FitContext
+from ._device import autocast, resolve_device
+from ._optim import make_optimizer, make_scheduler
+
+__all__ = ["Batches", "FitResult", "evaluate", "fit", "reset_states"]
+
+
+class Batches(Protocol):
+    """What `fit` needs from a data split (`snnprune.data.Split` is one)."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+                device: torch.device | str = "cpu", drop_last: bool = False) -> Iterable[Any]: ...
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int: ...
+
+
+@dataclass
+class FitResult:
+    """Per-epoch records (train loss/accuracy, validation accuracy, lr, seconds) and totals."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+
+def reset_states(model: nn.Module) -> None:
+    """Reset every neuron's membrane state (spikingjelly's reset_net)."""
+    sj_functional.reset_net(model)
+
+
+def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
+             device: str | torch.device | None = "auto", amp: bool = True) -> dict[str, float]:
+    """Accuracy and mean cross-entropy over a split, in eval mode, without gradients."""
+    dev = resolve_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    correct, loss_sum, n = 0, 0.0, 0
+    with torch.no_grad(), autocast(dev, amp):
+        for x, y in split.batches(batch_size, shuffle=False, device=dev):
+            out = model(x).float()
+            reset_states(model)
+            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            n += y.numel()
+    model.train(was_training)
+    return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan"),
+            "samples": n}
+
+
+def _check_fit_args(epochs: int, batch_size: int, max_steps: int | None) -> None:
+    if int(epochs) != epochs or epochs < 1:
+        raise UserError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise UserError(f"batch size must be an integer >= 1, got {batch_size!r}")
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"max_steps must be >= 1, got {max_steps!r}")
+
+
+def fit(
+    model: nn.Module,
+    train: Batches,
+    *,
+    val: Batches | None = None,
+    epochs: int = 1,
+    batch_size: int = 64,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    schedule: str = "cosine",
+    callbacks: Sequence[Callback] = (),
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    amp: bool = True,
+    max_steps: int | None = None,
+    quiet: bool = False,
+    desc: str = "train",
+) -> FitResult:
+    """Train ``model`` on ``train`` with cross-entropy on the mean-over-T output.
+
+    ``optimizer`` is a name ('sgd', 'adam') or a ready optimizer (then ``lr``/``momentum``/
+    ``weight_decay`` are ignored). The schedule runs per step over ``epochs`` (or ``max_steps``).
+    Validation accuracy is measured after every epoch when ``val`` is given and non-empty.
+    Raises `TrainingDiverged` when the loss turns NaN or infinite.
+    """
+    _check_fit_args(epochs, batch_size, max_steps)
+    dev = resolve_device(device)
+    model.to(dev)
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
+        model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    per_epoch = train.num_batches(batch_size)
+    if per_epoch == 0:
+        raise UserError(f"the training split is empty: nothing to train on (batch size {batch_size})")
+    total = min(epochs * per_epoch, max_steps or math.inf)
+    scheduler = make_scheduler(opt, schedule, int(total))
+    cbs = CallbackList(callbacks)
+    ctx = FitContext(model=model, optimizer=opt, device=dev, epochs=epochs, steps_per_epoch=per_epoch)
+    generator = torch.Generator().manual_seed(int(seed))
+    result = FitResult(history=ctx.history)
+    sj_functional.invalidate_reset_cache(model)
+    reset_states(model)
+    cbs.on_fit_start(ctx)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        ctx.epoch = epoch
+        record = _train_epoch(model, train, opt, scheduler, cbs, ctx, generator, batch_size, dev,
+                              amp, total, quiet, f"{desc} {epoch + 1}/{epochs}")
+        if val is not None and len(val) > 0:
+            record["val_accuracy"] = evaluate(model, val, device=dev, amp=amp)["accuracy"]
+            model.train()
+        record["seconds"] = time.perf_counter() - start
+        ctx.history.append(record)
+        cbs.on_epoch_end(ctx, record)
+        if ctx.stop or ctx.step >= total:
+            result.stopped_early = ctx.stop
+            break
+    cbs.on_fit_end(ctx)
+    result.steps = ctx.step
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, cbs: Callback, ctx: FitContext,
+                 generator: torch.Generator, batch_size: int, dev: torch.device, amp: bool,
+                 total: float, quiet: bool, desc: str) -> dict[str, Any]:
+    model.train()
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+    seen = 0
+    bar = tqdm(total=ctx.steps_per_epoch, desc=desc, leave=False, disable=quiet, unit="batch")
+    for i, (x, y) in enumerate(train.batches(batch_size, shuffle=True, generator=generator, device=dev)):
+        ctx.batch_index = i
+        cbs.on_batch_start(ctx)
+        with autocast(dev, amp):
+            out = model(x)
+            loss = F.cross_entropy(out.float(), y)
+        cbs.after_forward(ctx, out, loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        cbs.before_step(ctx)
+        opt.step()
+        scheduler.step()
+        cbs.after_step(ctx)
+        reset_states(model)
+        ctx.step += 1
+        with torch.no_grad():
+            loss_sum += loss.detach() * y.numel()
+            correct += (out.argmax(1) == y).sum()
+        seen += y.numel()
+        if (i + 1) % 20 == 0 or i + 1 == ctx.steps_per_epoch:
+            running = loss_sum.item() / seen
+            if not math.isfinite(running):
+                bar.close()
+                raise TrainingDiverged(f"loss became {running} at epoch {ctx.epoch + 1}, step {ctx.step}")
+            bar.set_postfix(loss=f"{running:.3f}", acc=f"{correct.item() / seen:.3f}", refresh=False)
+        bar.update(1)
+        if ctx.step >= total:
+            break
+    bar.close()
+    train_loss = loss_sum.item() / max(seen, 1)
+    if not math.isfinite(train_loss):
+        raise TrainingDiverged(f"loss became {train_loss} at epoch {ctx.epoch + 1}")
+    return {"epoch": ctx.epoch + 1, "train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1),
+            "lr": opt.param_groups[0]["lr"], "steps": ctx.step}

@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix.
+
+The CLI prints a `UserError` as one line and exits with code 2; library callers catch it as a
+`ValueError`. Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TrainingDiverged", "UserError"]
+
+
+class UserError(ValueError):
+    """Bad input from the user (a name, a path, a value out of range), explained in one line."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial fails with this reason, the study goes on."""

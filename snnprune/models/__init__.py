@@ -1,0 +1,25 @@
+"""Spiking networks: the model zoo, its factory, and the neuron helpers pruners use."""
+
+from __future__ import annotations
+
+from ._base import ChannelGroup, SpikingNet
+from ._factory import MODELS, build_model, count_parameters, list_models, seeded
+from ._neurons import NEURONS, SURROGATES, PotentialRecorder, is_spiking, make_neuron, pre_reset_potential
+from ._resnet import BasicBlock
+
+__all__ = [
+    "BasicBlock",
+    "ChannelGroup",
+    "MODELS",
+    "NEURONS",
+    "PotentialRecorder",
+    "SURROGATES",
+    "SpikingNet",
+    "build_model",
+    "count_parameters",
+    "is_spiking",
+    "list_models",
+    "make_neuron",
+    "pre_reset_potential",
+    "seeded",
+]

@@ -1,0 +1,150 @@
+"""Spiking neurons for the model zoo, and the pre-reset membrane potential that pruners score.
+
+spikingjelly 2.x runs a multi-step LIF as one fused operator (CPU and CUDA). It does not hand
+out H[t], the potential after charging and before firing/reset, which the SCA and criticality
+scores need. We do not re-implement the neuron to get it: with ``store_v_seq`` the operator
+returns the post-reset trace V[t], and H[t] follows from V[t-1] and the input X[t] by the charge
+equation in one vectorised step (`pre_reset_potential`). That keeps the fast operator and costs
+one elementwise pass only while a recorder is attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from spikingjelly.activation_based import neuron, surrogate
+from torch import nn
+
+from snnprune.errors import UserError
+
+__all__ = [
+    "NEURONS",
+    "SURROGATES",
+    "NeuronKind",
+    "PotentialRecorder",
+    "SurrogateKind",
+    "is_spiking",
+    "make_neuron",
+    "pre_reset_potential",
+]
+
+NeuronKind = Literal["lif", "if"]
+SurrogateKind = Literal["atan", "sigmoid"]
+NEURONS: tuple[str, ...] = ("lif", "if")
+SURROGATES: tuple[str, ...] = ("atan", "sigmoid")
+
+
+def _surrogate(name: str, alpha: float) -> surrogate.SurrogateFunctionBase:
+    # A new instance per neuron: a shared default instance is a classic research-code bug.
+    if name == "atan":
+        return surrogate.ATan(alpha=alpha)
+    if name == "sigmoid":
+        return surrogate.Sigmoid(alpha=alpha)
+    raise UserError(f"unknown surrogate {name!r}; choose one of {', '.join(SURROGATES)}")
+
+
+def make_neuron(
+    kind: str = "lif",
+    *,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    surrogate_name: str = "atan",
+    alpha: float = 2.0,
+    detach_reset: bool = True,
+) -> nn.Module:
+    """A multi-step spikingjelly neuron with hard reset to 0 (the seeds' setting)."""
+    sur = _surrogate(surrogate_name, alpha)
+    if kind == "lif":
+        if tau <= 1.0:
+            raise UserError(f"LIF tau must be > 1, got {tau}")
+        return neuron.LIFNode(
+            tau=float(tau), decay_input=True, v_threshold=v_threshold, v_reset=0.0,
+            surrogate_function=sur, detach_reset=detach_reset, step_mode="m",
+        )
+    if kind == "if":
+        return neuron.IFNode(
+            v_threshold=v_threshold, v_reset=0.0, surrogate_function=sur,
+            detach_reset=detach_reset, step_mode="m",
+        )
+    raise UserError(f"unknown neuron {kind!r}; choose one of {', '.join(NEURONS)}")
+
+
+def is_spiking(module: nn.Module) -> bool:
+    """True for the spiking neuron layers whose potentials and spikes we measure."""
+    return isinstance(module, (neuron.LIFNode, neuron.IFNode))
+
+
+def pre_reset_potential(node: nn.Module, x_seq: torch.Tensor, v_seq: torch.Tensor) -> torch.Tensor:
+    """H[t] for every step, from the input X[t] and the stored post-reset trace V[t].
+
+    The sequence must start from the reset state (the engine resets the net before each batch),
+    so V[-1] = v_reset. LIF (decay_input): H = V + (X - (V - v_reset)) / tau; IF: H = V + X.
+    """
+    v_reset = float(getattr(node, "v_reset", 0.0) or 0.0)
+    v_prev = torch.empty_like(v_seq)
+    v_prev[0] = v_reset
+    v_prev[1:] = v_seq[:-1]
+    if isinstance(node, neuron.LIFNode):
+        if node.decay_input:
+            return v_prev + (x_seq - (v_prev - v_reset)) / node.tau
+        return v_prev - (v_prev - v_reset) / node.tau + x_seq
+    return v_prev + x_seq
+
+
+PotentialCallback = Callable[[str, torch.Tensor], None]
+
+
+class PotentialRecorder:
+    """Hands the pre-reset potential H [T, N, C, ...] of named neurons to a callback.
+
+    Attached by forward hooks to the ordinary training pass: no extra forward, nothing kept
+    after the callback returns. Use as a context manager or call `remove()`.
+
+    >>> with PotentialRecorder(model, ["features.2"], lambda name, h: print(name, h.shape)):
+    ...     model(x)
+    """
+
+    def __init__(self, model: nn.Module, names: list[str] | None, callback: PotentialCallback,
+                 *, training_only: bool = True) -> None:
+        modules = dict(model.named_modules())
+        if names is None:
+            names = [n for n, m in modules.items() if is_spiking(m)]
+        self._handles = []
+        self._saved: list[tuple[nn.Module, bool]] = []
+        for name in names:
+            node = modules.get(name)
+            if node is None or not is_spiking(node):
+                raise UserError(f"{name!r} is not a spiking neuron of this model")
+            self._saved.append((node, bool(node.store_v_seq)))
+            node.store_v_seq = True
+            self._handles.append(node.register_forward_hook(self._hook(name, callback, training_only)))
+
+    @staticmethod
+    def _hook(name: str, callback: PotentialCallback, training_only: bool):
+        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+            if training_only and not module.training:
+                return
+            x_seq = inputs[0]
+            if x_seq.dim() < 2 or module.v_seq is None:
+                return
+            with torch.no_grad():
+                callback(name, pre_reset_potential(module, x_seq.detach(), module.v_seq.detach()))
+        return hook
+
+    def remove(self) -> None:
+        """Detach the hooks and give the neurons back their own `store_v_seq` setting."""
+        for handle in self._handles:
+            handle.remove()
+        for node, store in self._saved:
+            node.store_v_seq = store
+            if not store:
+                node.v_seq = None
+        self._handles, self._saved = [], []
+
+    def __enter__(self) -> PotentialRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()

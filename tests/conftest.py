@@ -1,0 +1,31 @@
+"""Shared fixtures: the embedded digits data and tiny networks, so every test stays fast."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits splits (seed 0), loaded once per session."""
+    import snnprune
+
+    return snnprune.load_dataset("digits", seed=0)
+
+
+@pytest.fixture
+def tiny_cnn():
+    """A small cnn for 8x8 single-channel digits, seeded."""
+    from snnprune.models import build_model, seeded
+
+    def make(width: float = 0.5, T: int = 2, seed: int = 0, **kw):
+        with seeded(seed):
+            return build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=T, width=width, **kw)
+
+    return make

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from snnprune.data import Split
+from snnprune.metrics import E_AC_PJ, E_MAC_PJ, count_layers, measure, measure_activity
+from snnprune.metrics._activity import _synapse_hits
+from snnprune.models import build_model
+
+
+def _by_name(layers):
+    return {layer.name: layer for layer in layers}
+
+
+def test_macs_match_hand_counts_for_the_digits_cnn(tiny_cnn):
+    layers = _by_name(count_layers(tiny_cnn(width=1.0)))
+    assert layers["features.0"].macs == 8 * 8 * (1 * 32 * 9)
+    assert layers["features.3"].macs == 8 * 8 * (32 * 64 * 9)
+    assert layers["features.7"].macs == 4 * 4 * (64 * 128 * 9)
+    assert layers["classifier.1"].macs == 128 * 2 * 2 * 10
+
+
+def test_vgg16_conv_macs_are_the_published_313_million():
+    net = build_model("vgg16", num_classes=10, in_channels=3, image_size=32, T=4)
+    conv = sum(layer.dense_macs for layer in count_layers(net) if layer.kind == "Conv2d")
+    # independent count: sum over layers of H*W*Cin*Cout*9
+    cfg = [(32, 3, 64), (32, 64, 64), (16, 64, 128), (16, 128, 128), (8, 128, 256), (8, 256, 256),
+           (8, 256, 256), (4, 256, 512), (4, 512, 512), (4, 512, 512), (2, 512, 512), (2, 512, 512),
+           (2, 512, 512)]
+    assert conv == sum(s * s * cin * cout * 9 for s, cin, cout in cfg)
+    assert abs(conv - 313.2e6) / 313.2e6 < 0.005
+
+
+def test_zero_weights_and_removed_channels_do_not_count(tiny_cnn):
+    net = tiny_cnn(width=1.0)
+    before = _by_name(count_layers(net))
+    with torch.no_grad():
+        net.features[3].weight[:, :, 0, 0] = 0  # unstructured zeros: 64*32 weights
+    after = _by_name(count_layers(net))
+    assert before["features.3"].macs - after["features.3"].macs == 8 * 8 * 64 * 32
+    # a channel whose BN scale and shift are zero is removed: its filter and its readers go
+    with torch.no_grad():
+        net.features[4].weight[5] = 0
+        net.features[4].bias[5] = 0
+    removed = _by_name(count_layers(net))
+    filter_nz = int((net.features[3].weight[5] != 0).sum())
+    assert after["features.3"].macs - removed["features.3"].macs == 8 * 8 * filter_nz
+    assert after["features.7"].macs - removed["features.7"].macs == 4 * 4 * 128 * 9
+
+
+def test_synapse_hits_equal_a_brute_force_count():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    spikes = (torch.rand(2, 2, 5, 5) > 0.6).float()
+    nz = torch.rand(3, 2, 3, 3) > 0.5
+    brute = 0
+    padded = nn.functional.pad(spikes, (1, 1, 1, 1))
+    for n in range(2):
+        for o in range(3):
+            for i in range(5):
+                for j in range(5):
+                    brute += int((padded[n, :, i:i + 3, j:j + 3].bool() & nz[o]).sum())
+    assert _synapse_hits(conv, spikes, nz) == brute
+    lin = nn.Linear(4, 2)
+    s = torch.tensor([[1.0, 0, 1, 1]])
+    mask = torch.tensor([[True, True, False, True], [False, False, True, True]])
+    assert _synapse_hits(lin, s, mask) == 2 + 2
+
+
+def test_activity_figures_are_consistent(digits, tiny_cnn):
+    net = tiny_cnn(width=1.0, T=4)
+    stats = measure_activity(net, digits.test, max_batches=1, batch_size=32)
+    assert stats.samples == 32
+    assert set(stats.firing_rates) == {"features.2", "features.5", "features.9"}
+    assert all(0 <= r <= 1 for r in stats.firing_rates.values())
+    # only the first conv sees real values, once per sample (static encoding)
+    assert stats.real_macs == pytest.approx(8 * 8 * 32 * 9)
+    assert stats.energy_pj == pytest.approx(E_MAC_PJ * stats.real_macs + E_AC_PJ * stats.sops)
+    assert stats.sops > 0
+
+
+def test_measure_reports_sparsity_against_a_reference(tiny_cnn):
+    net = tiny_cnn(width=1.0)
+    with torch.no_grad():
+        net.features[3].weight.zero_()
+    m = measure(net, reference_weights=None)
+    assert m.nonzero_weights == m.weights - 18432
+    assert m.sparsity == pytest.approx(18432 / m.weights)
+    half = measure(net, reference_weights=2 * m.weights)
+    assert half.sparsity == pytest.approx(1 - m.nonzero_weights / (2 * m.weights))
+    assert measure(net, Split(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))).sops is not None
