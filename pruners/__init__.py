@@ -1,1 +1,56 @@
-"""(filled in by later work)"""
+"""Pruners for spiking networks as NNI 3.0 compression algorithms, their registry and scores.
+
+    from snnprune.pruners import CriticalityUnstructuredPruner, default_config_list
+    pruner = CriticalityUnstructuredPruner(model, default_config_list(0.9, structured=False),
+                                           regen_ratio=0.5)
+    snnprune.fit(model, data.train, epochs=10, callbacks=[pruner.callback()])
+    masks = pruner.get_masks(); pruner.unwrap_model()
+"""
+
+from __future__ import annotations
+
+from ._base import Masks, SNNPruner, default_config_list
+from ._criticality_unstructured import CriticalityUnstructuredPruner, GMPPruner
+from ._graph import post_synaptic_neurons
+from ._registry import (HyperParam, PrunerSpec, get_pruner, list_pruners, register, registered,
+                        validate_hyperparameters)
+from ._schedule import cosine_decay, gradual_sparsity, pruning_steps
+from ._scores import (atan_surrogate_grad, atan_surrogate_primitive, channel_activity, channel_activity_sum,
+                      criticality_scores, criticality_sum, pq_index, pq_retained_bound, pq_rewire_count)
+from ._select import keep_count, select_top, select_top_among
+from ._stats import ChannelStat, EffectiveGradient, activity_stat, criticality_stat
+
+__all__ = [
+    "ChannelStat",
+    "CriticalityUnstructuredPruner",
+    "EffectiveGradient",
+    "GMPPruner",
+    "HyperParam",
+    "Masks",
+    "PrunerSpec",
+    "SNNPruner",
+    "activity_stat",
+    "atan_surrogate_grad",
+    "atan_surrogate_primitive",
+    "channel_activity",
+    "channel_activity_sum",
+    "cosine_decay",
+    "criticality_scores",
+    "criticality_stat",
+    "criticality_sum",
+    "default_config_list",
+    "get_pruner",
+    "gradual_sparsity",
+    "keep_count",
+    "list_pruners",
+    "post_synaptic_neurons",
+    "pq_index",
+    "pq_retained_bound",
+    "pq_rewire_count",
+    "pruning_steps",
+    "register",
+    "registered",
+    "select_top",
+    "select_top_among",
+    "validate_hyperparameters",
+]

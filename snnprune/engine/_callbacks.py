@@ -27,6 +27,7 @@ class FitContext:
     device: torch.device
     epochs: int
     steps_per_epoch: int
+    total_steps: int = 0  # the steps this fit will take (epochs x steps per epoch, or max_steps)
     epoch: int = 0
     step: int = 0  # optimizer steps taken so far, over the whole fit
     batch_index: int = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,6 +105,7 @@ def fit(
     device: str | torch.device | None = "auto",
     amp: bool = True,
     max_steps: int | None = None,
+    loss_fn: Callable[[tuple[torch.Tensor, torch.Tensor], nn.Module], torch.Tensor] | None = None,
     quiet: bool = False,
     desc: str = "train",
 ) -> FitResult:
@@ -113,6 +114,8 @@ def fit(
     ``optimizer`` is a name ('sgd', 'adam') or a ready optimizer (then ``lr``/``momentum``/
     ``weight_decay`` are ignored). The schedule runs per step over ``epochs`` (or ``max_steps``).
     Validation accuracy is measured after every epoch when ``val`` is given and non-empty.
+    ``loss_fn(batch, model) -> loss`` replaces forward + cross-entropy (NNI's ``training_step``,
+    which compressors patch); the output is then not seen and train accuracy is not tracked.
     Raises `TrainingDiverged` when the loss turns NaN or infinite.
     """
     _check_fit_args(epochs, batch_size, max_steps)
@@ -126,7 +129,8 @@ def fit(
     total = min(epochs * per_epoch, max_steps or math.inf)
     scheduler = make_scheduler(opt, schedule, int(total))
     cbs = CallbackList(callbacks)
-    ctx = FitContext(model=model, optimizer=opt, device=dev, epochs=epochs, steps_per_epoch=per_epoch)
+    ctx = FitContext(model=model, optimizer=opt, device=dev, epochs=epochs, steps_per_epoch=per_epoch,
+                     total_steps=int(total))
     generator = torch.Generator().manual_seed(int(seed))
     result = FitResult(history=ctx.history)
     sj_functional.invalidate_reset_cache(model)
@@ -136,7 +140,7 @@ def fit(
     for epoch in range(epochs):
         ctx.epoch = epoch
         record = _train_epoch(model, train, opt, scheduler, cbs, ctx, generator, batch_size, dev,
-                              amp, total, quiet, f"{desc} {epoch + 1}/{epochs}")
+                              amp, total, quiet, f"{desc} {epoch + 1}/{epochs}", loss_fn)
         if val is not None and len(val) > 0:
             record["val_accuracy"] = evaluate(model, val, device=dev, amp=amp)["accuracy"]
             model.train()
@@ -155,7 +159,8 @@ def fit(
 def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, cbs: Callback, ctx: FitContext,
                  generator: torch.Generator, batch_size: int, dev: torch.device, amp: bool,
-                 total: float, quiet: bool, desc: str) -> dict[str, Any]:
+                 total: float, quiet: bool, desc: str,
+                 loss_fn: Callable[[Any, nn.Module], torch.Tensor] | None) -> dict[str, Any]:
     model.train()
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -165,8 +170,11 @@ def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
         ctx.batch_index = i
         cbs.on_batch_start(ctx)
         with autocast(dev, amp):
-            out = model(x)
-            loss = F.cross_entropy(out.float(), y)
+            if loss_fn is None:
+                out = model(x)
+                loss = F.cross_entropy(out.float(), y)
+            else:
+                out, loss = None, loss_fn((x, y), model)
         cbs.after_forward(ctx, out, loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -178,7 +186,8 @@ def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
         ctx.step += 1
         with torch.no_grad():
             loss_sum += loss.detach() * y.numel()
-            correct += (out.argmax(1) == y).sum()
+            if out is not None:
+                correct += (out.argmax(1) == y).sum()
         seen += y.numel()
         if (i + 1) % 20 == 0 or i + 1 == ctx.steps_per_epoch:
             running = loss_sum.item() / seen

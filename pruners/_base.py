@@ -1,0 +1,263 @@
+"""`SNNPruner`: the base of our pruners, an NNI 3.0 `Pruner` driven by training events.
+
+NNI supplies the wrapping (masks multiply the weights in every forward), the target spaces and
+the mask format. A subclass is mostly a schedule over score functions: it overrides a few no-op
+hooks (`on_start`, `before_step`, `after_step`, `on_epoch_end`, `finalize`, `on_potential`).
+
+One implementation, two entry points:
+- NNI's: ``pruner.compress(max_steps, max_epochs)`` with a `TorchEvaluator`; the hooks ride on
+  the evaluator's patched optimizer step (`snnprune.pruners.make_evaluator` builds one over our
+  engine).
+- Ours: ``fit(model, data, callbacks=[pruner.callback()])``, the path the search uses.
+Both count optimizer steps the same way and derive epoch ends from ``steps_per_epoch``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+import torch
+from nni.compression.base.compressor import Pruner
+from nni.compression.base.config import select_modules_by_config
+from torch import nn
+
+from snnprune.engine import Callback, FitContext
+from snnprune.errors import UserError
+from snnprune.models import ChannelGroup, PotentialRecorder
+
+from ._registry import PrunerSpec, validate_hyperparameters
+
+__all__ = ["Masks", "SNNPruner", "default_config_list"]
+
+Masks = dict[str, dict[str, torch.Tensor]]
+
+
+def default_config_list(sparsity: float, *, structured: bool) -> list[dict[str, Any]]:
+    """NNI config_list of the usual set-up: every conv (and, unstructured, every linear) layer,
+    one global group at ``sparsity``."""
+    op_types = ["Conv2d"] if structured else ["Conv2d", "Linear"]
+    return [{"op_types": op_types, "sparse_ratio": float(sparsity), "global_group_id": "snnprune"}]
+
+
+class _EngineBridge(Callback):
+    """Plugs a pruner into `snnprune.fit`."""
+
+    def __init__(self, pruner: SNNPruner) -> None:
+        self.pruner = pruner
+
+    def on_fit_start(self, ctx: FitContext) -> None:
+        self.pruner.start(total_steps=ctx.total_steps, steps_per_epoch=ctx.steps_per_epoch,
+                          optimizer=ctx.optimizer)
+
+    def before_step(self, ctx: FitContext) -> None:
+        self.pruner._before_step()
+
+    def after_step(self, ctx: FitContext) -> None:
+        self.pruner._after_step()
+
+    def on_fit_end(self, ctx: FitContext) -> None:
+        self.pruner.stop()
+
+
+class SNNPruner(Pruner):
+    """Base class; see the module docstring. Subclasses set ``spec`` (through `register`)."""
+
+    spec: ClassVar[PrunerSpec]
+    structured: ClassVar[bool] = False
+    #: zero the raw value of masked weights after each step (else they are frozen under the mask)
+    zero_masked_raw: ClassVar[bool] = True
+
+    def __init__(self, model: nn.Module, config_list: list[dict[str, Any]] | None = None,
+                 evaluator: Any | None = None, **hyperparameters: Any) -> None:
+        self.hp = validate_hyperparameters(self.spec, hyperparameters)
+        if config_list is None:
+            raise UserError(f"pruner {self.spec.name}: a config_list is needed "
+                            "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
+        config_list = copy.deepcopy(list(config_list))
+        self.groups: list[ChannelGroup] = []
+        if self.structured:
+            config_list = self._structured_config(model, config_list)
+        super().__init__(model, config_list, evaluator)
+        self.targets = self._weight_targets()
+        if not self.targets:
+            raise UserError(f"pruner {self.spec.name}: the config_list selects no layer of this model")
+        self.step = 0
+        self.total_steps = 0
+        self.steps_per_epoch = 0
+        self.events: list[dict[str, Any]] = []
+        self._recorder: PotentialRecorder | None = None
+        self._started = False
+        self.seed = int(self.hp.get("seed", 0)) if "seed" in self.hp else 0
+
+    # ----- configuration -------------------------------------------------------------------
+    def _structured_config(self, model: nn.Module, config_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep the convs whose channels the model says can go, and add their BNs as targets."""
+        groups = getattr(model, "channel_groups", None)
+        if groups is None:
+            raise UserError(f"pruner {self.spec.name} needs a snnprune model (with channel_groups)")
+        by_conv = {g.conv: g for g in groups()}
+        selected: set[str] = set()
+        for config in config_list:
+            selected |= set(select_modules_by_config(model, config)[0])
+        skipped = sorted(n for n in selected if n not in by_conv)
+        for config in config_list:
+            config.setdefault("exclude_op_names", [])
+            config["exclude_op_names"] = sorted(set(config["exclude_op_names"]) | set(skipped))
+            config.setdefault("granularity", "out_channel")
+        self.groups = [g for name, g in by_conv.items() if name in selected]
+        if self.groups:
+            config_list.append({"op_names": [g.bn for g in self.groups], "target_names": ["weight", "bias"]})
+        return config_list
+
+    def _weight_targets(self) -> dict[str, float]:
+        """{module name: requested sparsity} for every wrapped weight with a ratio."""
+        out = {}
+        for name, spaces in self._target_spaces.items():
+            space = spaces.get("weight")
+            if space is not None and space.sparse_ratio is not None:
+                out[name] = float(space.sparse_ratio)
+        return out
+
+    @property
+    def sparsity(self) -> float:
+        """The requested sparsity (the first target's when layers differ)."""
+        return next(iter(self.targets.values()))
+
+    # ----- access to weights and masks ----------------------------------------------------
+    def param(self, module: str, target: str = "weight") -> torch.Tensor:
+        """The trainable tensor behind a target (what the optimizer updates)."""
+        return self._target_spaces[module][target].target
+
+    def mask(self, module: str, target: str = "weight") -> torch.Tensor:
+        return self._target_spaces[module][target].mask
+
+    def set_mask(self, module: str, keep: torch.Tensor, target: str = "weight") -> None:
+        space = self._target_spaces[module][target]
+        space.mask = keep.to(device=space.target.device, dtype=space.target.dtype).expand_as(space.target).clone()
+
+    def set_channels(self, group: ChannelGroup, keep: torch.Tensor) -> None:
+        """Mask whole output channels: the conv filters and the BN scale and shift."""
+        keep = keep.reshape(-1)
+        conv = self.param(group.conv)
+        self.set_mask(group.conv, keep.view(-1, *([1] * (conv.dim() - 1))))
+        self.set_mask(group.bn, keep, "weight")
+        self.set_mask(group.bn, keep, "bias")
+
+    def channel_keep(self, group: ChannelGroup) -> torch.Tensor:
+        """Bool [C] of live channels, read from the BN scale mask."""
+        return self.mask(group.bn, "weight").reshape(-1) != 0
+
+    @torch.no_grad()
+    def bake_masks(self) -> None:
+        """Multiply every raw weight by its mask, so the unwrapped model equals the masked one."""
+        for spaces in self._target_spaces.values():
+            for space in spaces.values():
+                if space.mask is not None and isinstance(space.target, torch.Tensor):
+                    space.target.mul_(space.mask)
+
+    def reset_momentum(self, module: str, revived: torch.Tensor, target: str = "weight") -> None:
+        """Clear optimizer state where weights come back, so they restart cleanly."""
+        param = self.param(module, target)
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is None:
+            return
+        state = optimizer.state.get(param, {})
+        for key in ("momentum_buffer", "exp_avg", "exp_avg_sq"):
+            buf = state.get(key)
+            if isinstance(buf, torch.Tensor):
+                buf[revived.expand_as(buf)] = 0
+
+    def get_masks(self) -> Masks:
+        return {name: dict(targets) for name, targets in super().get_masks().items()}
+
+    def unwrap_model(self) -> None:
+        """Bake the masks into the weights, then give back the plain model (as NNI does)."""
+        if self._is_wrapped:
+            self.bake_masks()
+        super().unwrap_model()
+
+    # ----- the schedule: subclasses override these no-ops -----------------------------------
+    def on_start(self) -> None:
+        """Training begins; ``total_steps`` and ``steps_per_epoch`` are known."""
+
+    def before_step(self) -> None:
+        """Gradients are ready (after backward, before the optimizer step)."""
+
+    def after_step(self) -> None:
+        """The optimizer has stepped; ``self.step`` counts steps done."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """``epoch`` (1-based) has ended."""
+
+    def finalize(self) -> None:
+        """Training is over: leave the final masks at the target."""
+
+    def potential_neurons(self) -> list[str]:
+        """Names of neurons whose pre-reset potentials `on_potential` wants (none by default)."""
+        return []
+
+    def on_potential(self, neuron: str, potential: torch.Tensor) -> None:
+        """Receives H [T, N, C, ...] of a neuron from `potential_neurons` during training."""
+
+    # ----- driving -------------------------------------------------------------------------
+    def start(self, *, total_steps: int, steps_per_epoch: int, optimizer: Any | None = None) -> None:
+        self.total_steps = int(total_steps)
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.step = 0
+        self._optimizer = optimizer
+        names = self.potential_neurons()
+        if names:
+            self._recorder = PotentialRecorder(self.bound_model, names, self.on_potential)
+        self._started = True
+        self.on_start()
+
+    def _before_step(self) -> None:
+        self.before_step()
+
+    def _after_step(self) -> None:
+        self.step += 1
+        if self.zero_masked_raw:
+            self.bake_masks()
+        self.after_step()
+        if self.step % self.steps_per_epoch == 0:
+            self.on_epoch_end(self.step // self.steps_per_epoch)
+
+    def stop(self) -> None:
+        if self._recorder is not None:
+            self._recorder.remove()
+            self._recorder = None
+        if self._started:
+            self.finalize()
+            self.bake_masks()
+            self._started = False
+
+    def callback(self) -> Callback:
+        """This pruner as a `snnprune.fit` callback (the search's entry point)."""
+        return _EngineBridge(self)
+
+    def compress(self, max_steps: int | None = None, max_epochs: int | None = None) -> tuple[nn.Module, Masks]:
+        """NNI's entry point: train through the evaluator while the schedule runs; one-shot
+        pruners need no evaluator and prune at once."""
+        if not self.spec.training_aware:
+            self.start(total_steps=0, steps_per_epoch=1)
+            self.stop()
+            return self.bound_model, self.get_masks()
+        if self.evaluator is None:
+            raise UserError(f"pruner {self.spec.name} trains while it prunes: pass an evaluator "
+                            "(snnprune.pruners.make_evaluator) or use pruner.callback() with snnprune.fit")
+        per_epoch = getattr(self.evaluator, "steps_per_epoch", None)
+        if max_steps is None and (max_epochs is None or per_epoch is None):
+            raise UserError("compress() needs max_steps, or max_epochs with an evaluator that knows "
+                            "its steps per epoch (snnprune.pruners.make_evaluator)")
+        total = max_steps if max_steps is not None else max_epochs * per_epoch
+        self.evaluator.bind_model(self.bound_model, self._get_param_names_map())
+        self.start(total_steps=total, steps_per_epoch=per_epoch or total,
+                   optimizer=self.evaluator._optimizers[0])
+        self.evaluator.patch_optimizer_step([self._before_step], [self._after_step])
+        try:
+            self.evaluator.train(max_steps, max_epochs)
+        finally:
+            self.stop()
+            self.evaluator.unbind_model()
+        return self.bound_model, self.get_masks()
