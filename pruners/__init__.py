@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._base import Masks, SNNPruner, default_config_list
 from ._criticality_unstructured import CriticalityUnstructuredPruner, GMPPruner
 from ._graph import post_synaptic_neurons
+from ._pipeline import Budget, PruneOutcome, masked_sparsity, run_pruning
 from ._registry import (HyperParam, PrunerSpec, get_pruner, list_pruners, register, registered,
                         validate_hyperparameters)
 from ._schedule import cosine_decay, gradual_sparsity, pruning_steps
@@ -21,6 +22,10 @@ from ._select import keep_count, select_top, select_top_among
 from ._stats import ChannelStat, EffectiveGradient, activity_stat, criticality_stat
 
 __all__ = [
+    "Budget",
+    "PruneOutcome",
+    "masked_sparsity",
+    "run_pruning",
     "ChannelStat",
     "CriticalityUnstructuredPruner",
     "EffectiveGradient",

@@ -236,6 +236,22 @@ class SNNPruner(Pruner):
         """This pruner as a `snnprune.fit` callback (the search's entry point)."""
         return _EngineBridge(self)
 
+    def prune(self, train: Any, *, epochs: int, **fit_kwargs: Any) -> Any:
+        """The pruning phase on our engine: `snnprune.fit` with this pruner's callback.
+
+        A one-shot pruner prunes when training starts, so the phase already trains the pruned
+        network; with ``epochs=0`` it only prunes. Returns the `FitResult` (None for 0 epochs).
+        The pipeline calls this on every registered pruner, NNI's included.
+        """
+        from snnprune.engine import fit
+
+        if epochs <= 0:
+            self.start(total_steps=0, steps_per_epoch=1)
+            self.stop()
+            return None
+        callbacks = [self.callback(), *fit_kwargs.pop("callbacks", ())]
+        return fit(self.bound_model, train, epochs=epochs, callbacks=callbacks, **fit_kwargs)
+
     def compress(self, max_steps: int | None = None, max_epochs: int | None = None) -> tuple[nn.Module, Masks]:
         """NNI's entry point: train through the evaluator while the schedule runs; one-shot
         pruners need no evaluator and prune at once."""

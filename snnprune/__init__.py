@@ -15,6 +15,7 @@ _logging.getLogger("torch._library.triton").setLevel(_logging.ERROR)
 _os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from snnprune._version import __version__  # noqa: E402
+from snnprune.compaction import compact, load_compact, load_sparse, save_compact, save_sparse  # noqa: E402
 from snnprune.data import DataSplits, DatasetInfo, dataset_info, list_datasets, load_dataset  # noqa: E402
 from snnprune.engine import Callback, FitResult, evaluate, fit, load_checkpoint, save_checkpoint  # noqa: E402
 from snnprune.errors import UserError  # noqa: E402
@@ -30,13 +31,18 @@ __all__ = [
     "UserError",
     "__version__",
     "build_model",
+    "compact",
     "dataset_info",
     "evaluate",
     "fit",
     "list_datasets",
     "list_models",
     "load_checkpoint",
+    "load_compact",
     "load_dataset",
+    "load_sparse",
     "measure",
     "save_checkpoint",
+    "save_compact",
+    "save_sparse",
 ]

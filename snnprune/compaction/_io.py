@@ -146,7 +146,8 @@ def save_sparse(path: str | os.PathLike, model: SpikingNet, masks: Masks) -> Pat
             if _sparse_is_smaller(value, len(flat)):
                 del state[key]
                 sparse[key] = torch.sparse_coo_tensor(flat.unsqueeze(0), value.reshape(-1)[flat],
-                                                      (value.numel(),), is_coalesced=True)
+                                                      (value.numel(),), is_coalesced=True,
+                                                      check_invariants=True)
                 shapes[key] = list(value.shape)
             else:
                 state[key] = value

@@ -1,0 +1,145 @@
+"""One pruning run, end to end: dense pre-training, pruning, fine-tuning, compaction, figures.
+
+`snnprune prune` and the search's trial runner both call `run_pruning`, so a trial and a CLI
+run with the same settings and seed give the same model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from snnprune.compaction import compact
+from snnprune.data import DataSplits
+from snnprune.engine import Callback, evaluate, fit
+from snnprune.errors import UserError
+from snnprune.metrics import measure
+
+from ._base import Masks, default_config_list
+from ._registry import get_pruner, validate_hyperparameters
+
+__all__ = ["Budget", "PruneOutcome", "masked_sparsity", "run_pruning"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Epochs and optimiser settings of the three phases."""
+
+    pretrain_epochs: int = 5
+    prune_epochs: int = 3
+    finetune_epochs: int = 2
+    batch_size: int = 64
+    lr: float = 0.1
+    finetune_lr: float = 0.02
+    optimizer: str = "sgd"
+
+    def check(self) -> None:
+        for name in ("pretrain_epochs", "prune_epochs", "finetune_epochs"):
+            value = getattr(self, name)
+            if int(value) != value or value < 0:
+                raise UserError(f"{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
+        if self.batch_size < 1:
+            raise UserError(f"batch size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and self.finetune_lr > 0):
+            raise UserError("learning rates must be > 0")
+
+
+@dataclass
+class PruneOutcome:
+    """What a pruning run produced: the models, the masks, and every figure."""
+
+    model: nn.Module
+    masks: Masks
+    structured: bool
+    metrics: dict[str, Any]
+    dense: dict[str, Any]
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def masked_sparsity(masks: Masks) -> float:
+    """Fraction of zeros over every weight mask (the sparsity the pruner reached)."""
+    total = sum(t["weight"].numel() for t in masks.values() if t.get("weight") is not None)
+    kept = sum(float(t["weight"].sum()) for t in masks.values() if t.get("weight") is not None)
+    return 1.0 - kept / total if total else 0.0
+
+
+def run_pruning(
+    pruner: str,
+    model: nn.Module,
+    data: DataSplits,
+    *,
+    sparsity: float,
+    hyperparameters: Mapping[str, Any] | None = None,
+    budget: Budget = Budget(),
+    seed: int = 0,
+    device: str = "auto",
+    quiet: bool = True,
+    pretrained: bool = False,
+    finetune_callbacks: Sequence[Callback] = (),
+    on_phase: Callable[[str], None] | None = None,
+) -> PruneOutcome:
+    """Prune ``model`` with the registered ``pruner`` at ``sparsity``.
+
+    ``pretrained=True`` skips dense pre-training (the weights came from a checkpoint or the
+    cache); pruners that train sparse from scratch never pre-train.
+    """
+    spec = get_pruner(pruner)
+    hp = validate_hyperparameters(spec, hyperparameters or {})
+    if not 0.0 <= float(sparsity) < 1.0:
+        raise UserError(f"sparsity must be in [0, 1), got {sparsity}")
+    budget.check()
+    common = dict(batch_size=budget.batch_size, optimizer=budget.optimizer, seed=seed, device=device,
+                  quiet=quiet)
+    history: dict[str, list[dict[str, Any]]] = {}
+    phase = on_phase or (lambda _name: None)
+    start = time.perf_counter()
+    if not pretrained and not spec.from_scratch and budget.pretrain_epochs > 0:
+        phase("pretrain")
+        history["pretrain"] = fit(model, data.train, val=data.val, epochs=budget.pretrain_epochs,
+                                  lr=budget.lr, desc="pretrain", **common).history
+    dense_figures = measure(model)
+    dense = {"accuracy": evaluate(model, data.test, device=device)["accuracy"],
+             "macs": dense_figures.macs, "weights": dense_figures.weights, "params": dense_figures.params}
+    structured = spec.kind == "structured"
+    instance = spec.factory(model, default_config_list(sparsity, structured=structured), **hp)
+    phase("prune")
+    prune_start = time.perf_counter()
+    result = instance.prune(data.train, epochs=budget.prune_epochs, val=data.val, lr=budget.lr,
+                            desc="prune", **common)
+    prune_seconds = time.perf_counter() - prune_start
+    history["prune"] = result.history if result is not None else []
+    if budget.finetune_epochs > 0:
+        phase("finetune")
+        history["finetune"] = fit(model, data.train, val=data.val, epochs=budget.finetune_epochs,
+                                  lr=budget.finetune_lr, callbacks=finetune_callbacks, desc="finetune",
+                                  **common).history
+    masks = {name: {k: v.detach().cpu() for k, v in targets.items() if v is not None}
+             for name, targets in instance.get_masks().items()}
+    instance.unwrap_model()
+    final = compact(model, masks) if structured else model
+    final.eval()
+    test = evaluate(final, data.test, device=device)
+    figures = measure(final, data.test, reference_weights=dense["weights"], device=device)
+    metrics = {
+        "accuracy": test["accuracy"],
+        "val_accuracy": (history.get("finetune") or history.get("prune") or [{}])[-1].get("val_accuracy"),
+        "sparsity": figures.sparsity,
+        "mask_sparsity": masked_sparsity(masks),
+        "params": figures.params,
+        "weights": figures.weights,
+        "nonzero_weights": figures.nonzero_weights,
+        "macs": figures.macs,
+        "macs_ratio": figures.macs / dense["macs"] if dense["macs"] else None,
+        "sops": figures.sops,
+        "energy_uj": figures.energy_uj,
+        "firing_rates": figures.activity.firing_rates if figures.activity else {},
+        "prune_seconds": prune_seconds,
+        "seconds": time.perf_counter() - start,
+    }
+    return PruneOutcome(model=final, masks=masks, structured=structured, metrics=metrics, dense=dense,
+                        history=history, events=list(getattr(instance, "events", [])))

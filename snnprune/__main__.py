@@ -1,0 +1,5 @@
+"""`python -m snnprune` runs the CLI."""
+
+from snnprune.cli import main
+
+main()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from snnprune.cli._app import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_inspect_vgg16_matches_the_independent_count(capsys):
+    code, out, _ = run(capsys, "inspect", "--model", "vgg16", "--dataset", "cifar10", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert abs(payload["conv_macs"] - 313.2e6) / 313.2e6 < 0.005
+    assert abs(payload["params"] - 14.7e6) / 14.7e6 < 0.01
+    assert payload["linear_macs"] == 512 * 10
+    assert payload["input_shape"] == [3, 32, 32]
+
+
+def test_inspect_human_output(capsys):
+    code, out, _ = run(capsys, "inspect", "-m", "cnn", "-d", "fashion-mnist")
+    assert code == 0 and "MACs per time step" in out and "features.0" in out
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["inspect", "-m", "alexnet", "-d", "digits"], "unknown model"),
+    (["inspect", "-m", "cnn", "-d", "mnist-ish"], "unknown data set"),
+    (["inspect", "-m", "cnn", "-d", "digits", "--neuron", "hh"], "unknown neuron"),
+    (["inspect", "-m", "cnn", "-d", "digits", "--width", "0"], "width"),
+    (["inspect", "-m", "cnn", "-d", "digits", "--width", "abc"], "width"),
+    (["inspect", "-m", "cnn"], "dataset"),
+    (["train", "-m", "cnn", "-d", "digits", "--epochs", "0"], "epochs"),
+    (["train", "-m", "cnn", "-d", "fashion-mnist", "--data-root", "/nonexistent/fm"], "fashion-mnist"),
+    (["train", "-m", "cnn", "-d", "cifar10"], "cifar10"),
+    (["no-such-command"], "No such command"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snnprune: error:"), err
+    assert fragment.lower() in lines[0].lower()
+    assert "Traceback" not in err
+
+
+def test_train_json_reports_accuracy_metrics_and_checkpoint(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "-m", "cnn", "-d", "digits", "--epochs", "2", "--width", "0.5",
+                       "--T", "4", "--out", str(tmp_path / "run"), "--json")
+    assert code == 0
+    payload = json.loads(out)
+    for key in ("test_accuracy", "macs", "sops", "energy_uj", "params", "checkpoint", "firing_rates"):
+        assert key in payload
+    assert payload["test_accuracy"] > 0.5
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] == payload["test_accuracy"]
+
+
+def test_console_script_prints_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "snnprune", "inspect", "-m", "cnn", "-d", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("snnprune: error:") and "Traceback" not in proc.stderr
