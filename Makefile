@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/snnprune train --model cnn --dataset digits --epochs 5 --seed 0 --out runs/demo
+	$(VENV)/bin/snnprune train --model cnn --dataset digits --epochs 5 --seed 0 --out runs/demo/dense
+	$(VENV)/bin/snnprune prune --pruner criticality-unstructured --sparsity 0.9 --model cnn --dataset digits \
+		--from runs/demo/dense/model.pt --seed 0 --out runs/demo/criticality-0.9
+	$(VENV)/bin/snnprune prune --pruner sca --sparsity 0.5 --model cnn --dataset digits \
+		--from runs/demo/dense/model.pt --seed 0 --out runs/demo/sca-0.5
 
 test: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

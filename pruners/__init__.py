@@ -11,17 +11,37 @@ from __future__ import annotations
 
 from ._base import Masks, SNNPruner, default_config_list
 from ._criticality_unstructured import CriticalityUnstructuredPruner, GMPPruner
+from ._granet import GraNetPruner
 from ._graph import post_synaptic_neurons
+from ._nni_bridge import make_evaluator
+from ._nni_pruners import NNIL1NormPruner, NNILevelPruner, NNISlimPruner, NNITaylorPruner
+from ._pq import PQRewiringPruner
 from ._pipeline import Budget, PruneOutcome, masked_sparsity, run_pruning
+from ._random_unstructured import RandomUnstructuredPruner
 from ._registry import (HyperParam, PrunerSpec, get_pruner, list_pruners, register, registered,
                         validate_hyperparameters)
+from ._sca import SCAPruner
 from ._schedule import cosine_decay, gradual_sparsity, pruning_steps
 from ._scores import (atan_surrogate_grad, atan_surrogate_primitive, channel_activity, channel_activity_sum,
                       criticality_scores, criticality_sum, pq_index, pq_retained_bound, pq_rewire_count)
+from ._slimming import CriticalityStructuredPruner, SlimmingPruner
 from ._select import keep_count, select_top, select_top_among
+from ._structured import ChannelPruner, L1FilterPruner, OneShotChannelPruner, RandomStructuredPruner
 from ._stats import ChannelStat, EffectiveGradient, activity_stat, criticality_stat
 
 __all__ = [
+    "ChannelPruner",
+    "CriticalityStructuredPruner",
+    "L1FilterPruner",
+    "NNIL1NormPruner",
+    "NNILevelPruner",
+    "NNISlimPruner",
+    "NNITaylorPruner",
+    "OneShotChannelPruner",
+    "RandomStructuredPruner",
+    "SCAPruner",
+    "SlimmingPruner",
+    "make_evaluator",
     "Budget",
     "PruneOutcome",
     "masked_sparsity",
@@ -30,9 +50,12 @@ __all__ = [
     "CriticalityUnstructuredPruner",
     "EffectiveGradient",
     "GMPPruner",
+    "GraNetPruner",
     "HyperParam",
     "Masks",
+    "PQRewiringPruner",
     "PrunerSpec",
+    "RandomUnstructuredPruner",
     "SNNPruner",
     "activity_stat",
     "atan_surrogate_grad",

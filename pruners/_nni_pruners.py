@@ -57,6 +57,16 @@ _EVALUATOR_OPTIONS = {name: p.default for name, p in inspect.signature(fit).para
                       if name in inspect.signature(make_evaluator).parameters and name not in ("model", "train")}
 
 
+def _check_names(model: nn.Module, config_list: list[dict[str, Any]], pruner: str) -> None:
+    """Every ``op_names`` entry must name a module (NNI raises a bare KeyError otherwise)."""
+    names = {name for name, _ in model.named_modules()}
+    for config in config_list:
+        missing = [n for n in config.get("op_names", ()) if n not in names]
+        if missing:
+            raise UserError(f"pruner {pruner}: the config_list names {', '.join(map(repr, missing))}, "
+                            "which the model does not have")
+
+
 def _selected_groups(model: nn.Module, config: dict[str, Any], pruner: str) -> list[ChannelGroup]:
     """The channel groups a config selects, by their conv (or their BN)."""
     groups = getattr(model, "channel_groups", None)
@@ -109,6 +119,7 @@ class _NNIProtocol:
             raise UserError(f"pruner {self.spec.name}: a config_list is needed "
                             "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
         config_list = trans_legacy_config_list(copy.deepcopy(list(config_list)))
+        _check_names(model, config_list, self.spec.name)
         self.groups: list[ChannelGroup] = []
         if self.structured:
             config_list, self.groups = _structured_config(model, config_list, self.spec.name,
@@ -151,9 +162,11 @@ class _NNIProtocol:
                     target.mul_(space.mask)
 
     def unwrap_model(self) -> None:
-        """Bake the masks into the weights, then give back the plain model."""
-        if self._is_wrapped:
-            self.bake_masks()
+        """Bake the masks into the weights, then give back the plain model; a second call is a
+        no-op (NNI's own raises on it)."""
+        if not self._is_wrapped:
+            return
+        self.bake_masks()
         super().unwrap_model()  # type: ignore[misc]
 
     def _record(self, step: int) -> None:
@@ -194,15 +207,16 @@ class _TrainingAware(_NNIProtocol):
 
     def prune(self, train: Any, *, epochs: int, **fit_kwargs: Any) -> FitResult | None:
         """Score for ``training_steps`` steps (at most the phase), prune, then train the rest of
-        the ``epochs`` epochs with the masks held.
+        the ``epochs`` epochs (or of ``max_steps`` steps) with the masks held.
 
         The two parts are two `fit` calls with the same settings, each with its own schedule;
         the second one draws its batches with ``seed + 1``. With ``epochs=0`` the scoring steps
         still run (NNI's pruners cannot score without them).
         """
+        limit = fit_kwargs.pop("max_steps", None)
         options = {**_EVALUATOR_OPTIONS, **{k: v for k, v in fit_kwargs.items() if k in _EVALUATOR_OPTIONS}}
         per_epoch = train.num_batches(options["batch_size"])
-        total = epochs * per_epoch
+        total = min(max(0, epochs) * per_epoch, int(limit) if limit is not None else math.inf)
         steps = int(self.hp["training_steps"])
         self._set_training_steps(min(steps, total) if total > 0 else steps)
         if self.evaluator is None:  # type: ignore[has-type]

@@ -15,9 +15,9 @@ from torch import nn
 
 from snnprune.compaction import compact
 from snnprune.data import DataSplits
-from snnprune.engine import Callback, evaluate, fit
+from snnprune.engine import Callback, MaskHold, evaluate, fit
 from snnprune.errors import UserError
-from snnprune.metrics import measure
+from snnprune.metrics import ModelMetrics, measure
 
 from ._base import Masks, default_config_list
 from ._registry import get_pruner, validate_hyperparameters
@@ -80,13 +80,15 @@ def run_pruning(
     device: str = "auto",
     quiet: bool = True,
     pretrained: bool = False,
-    finetune_callbacks: Sequence[Callback] = (),
+    finetune_callbacks: Callable[[ModelMetrics], Sequence[Callback]] | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> PruneOutcome:
     """Prune ``model`` with the registered ``pruner`` at ``sparsity``.
 
     ``pretrained=True`` skips dense pre-training (the weights came from a checkpoint or the
-    cache); pruners that train sparse from scratch never pre-train.
+    cache); pruners that train sparse from scratch never pre-train. ``finetune_callbacks``
+    receives the pruned network's static figures (MACs, weights, sparsity: fixed from here on)
+    and returns callbacks for the fine-tuning phase (the search's multi-fidelity checks).
     """
     spec = get_pruner(pruner)
     hp = validate_hyperparameters(spec, hyperparameters or {})
@@ -113,15 +115,21 @@ def run_pruning(
                             desc="prune", **common)
     prune_seconds = time.perf_counter() - prune_start
     history["prune"] = result.history if result is not None else []
-    if budget.finetune_epochs > 0:
-        phase("finetune")
-        history["finetune"] = fit(model, data.train, val=data.val, epochs=budget.finetune_epochs,
-                                  lr=budget.finetune_lr, callbacks=finetune_callbacks, desc="finetune",
-                                  **common).history
     masks = {name: {k: v.detach().cpu() for k, v in targets.items() if v is not None}
              for name, targets in instance.get_masks().items()}
     instance.unwrap_model()
+    # Cut the channels out before fine-tuning: the compact network computes the same function
+    # (same outputs, same gradients for what is kept) and trains faster. Unstructured masks are
+    # held by a callback on the plain model.
     final = compact(model, masks) if structured else model
+    static = measure(final, reference_weights=dense["weights"])
+    if budget.finetune_epochs > 0:
+        phase("finetune")
+        hold = [] if structured else [MaskHold(final, masks)]
+        extra = list(finetune_callbacks(static)) if finetune_callbacks else []
+        history["finetune"] = fit(final, data.train, val=data.val, epochs=budget.finetune_epochs,
+                                  lr=budget.finetune_lr, callbacks=[*hold, *extra],
+                                  desc="finetune", **common).history
     final.eval()
     test = evaluate(final, data.test, device=device)
     figures = measure(final, data.test, reference_weights=dense["weights"], device=device)

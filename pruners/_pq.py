@@ -116,14 +116,9 @@ class DenseMomentum(EffectiveGradient):
         return None if m is None else m.abs()
 
 
-def _check(hp: dict[str, Any]) -> None:
-    if not hp["p"] < hp["q"]:
-        raise UserError(f"pruner pq-rewiring: p must be < q (got p={hp['p']}, q={hp['q']})")
-
-
 HYPERPARAMS = (
     HyperParam("p", "float", 0.5, 0.1, 0.9, help="PQ index p (Diao et al.); must be < q"),
-    HyperParam("q", "float", 1.0, 0.1, 2.0, low_exclusive=True, help="PQ index q, in (p, 2]"),
+    HyperParam("q", "float", 1.0, 0.1, 2.0, low_exclusive=True, above="p", help="PQ index q, in (p, 2]"),
     HyperParam("eta", "float", 0.001, 1e-4, 1.0, log=True, help="tolerance of the retained bound (Shen: 0.001)"),
     HyperParam("gamma", "float", 1.0, 0.5, 10.0, log=True, help="how fast the gap to the bound is closed"),
     HyperParam("beta", "float", 0.9, 0.1, 0.95, help="cap on the fraction of a scope rewired at once"),
@@ -144,7 +139,7 @@ HYPERPARAMS = (
 @registered("pq-rewiring", kind="unstructured", hyperparams=HYPERPARAMS,
             description="sparse training from ERK with PQ-index guided rewiring (Shen et al. 2025); "
                         "sparse_ratio is the initial sparsity, the final one is reported",
-            has_target=False, from_scratch=True, check=_check)
+            has_target=False, from_scratch=True)
 class PQRewiringPruner(SNNPruner):
     """PQ-index guided rewiring; see the module docstring. ``sparse_ratio`` = initial sparsity."""
 

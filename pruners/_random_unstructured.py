@@ -38,13 +38,13 @@ class RandomUnstructuredPruner(SNNPruner):
         self.pruned = False
 
     def on_start(self) -> None:
-        self.prune()
+        self.draw()
 
     def finalize(self) -> None:
-        self.prune()
+        self.draw()
 
     @torch.no_grad()
-    def prune(self) -> None:
+    def draw(self) -> None:
         """Draw the masks once (later calls do nothing) and zero the pruned weights."""
         if self.pruned:
             return

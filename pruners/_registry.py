@@ -35,6 +35,8 @@ class HyperParam:
     low_exclusive: bool = False
     high_exclusive: bool = False
     help: str = ""
+    #: name of another hyperparameter this one must exceed (PQ's q > p); samplers honour it
+    above: str | None = None
 
     def check(self, value: Any, where: str) -> Any:
         """The value coerced to the type, or a one-line `UserError` saying what is allowed."""
@@ -76,7 +78,7 @@ class HyperParam:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "default": self.default, "low": self.low,
                 "high": self.high, "choices": list(self.choices), "log": self.log,
-                "range": self.range_text(), "help": self.help}
+                "range": self.range_text(), "help": self.help, "above": self.above}
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,10 @@ def validate_hyperparameters(spec: PrunerSpec, values: Mapping[str, Any]) -> dic
                             f"it has: {', '.join(known) or 'none'}")
     out = {name: hp.check(values[name], f"pruner {spec.name}") if name in values else hp.default
            for name, hp in known.items()}
+    for hp in spec.hyperparams:
+        if hp.above is not None and not out[hp.name] > out[hp.above]:
+            raise UserError(f"pruner {spec.name}: {hp.above} must be < {hp.name}, "
+                            f"got {hp.above}={out[hp.above]} and {hp.name}={out[hp.name]}")
     if spec.check is not None:
         spec.check(out)
     return out

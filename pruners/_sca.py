@@ -19,11 +19,13 @@ Activity based Pruning", ICML 2024 (arXiv 2406.01072).
   off) and resume from them when they regrow; their optimizer momentum is cleared then.
 - At the end (``finalize``) one last prune-only step (by the activity since the last update,
   masked channels last) leaves exactly p of the channels pruned, and the conv filters of the
-  pruned channels are masked too, so `snnprune.compaction.compact` removes them.
+  pruned channels are masked too, so `snnprune.compaction.compact` removes them. When training
+  ended before the first update, that step prunes the dense network by activity alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -39,7 +41,8 @@ from ._structured import (MIN_CHANNELS, ChannelPruner, Scores, add_l1_subgradien
 __all__ = ["SCAPruner"]
 
 
-def activity_fn(potential: str, normalize: bool, v_threshold: float, v_reset: float):
+def activity_fn(potential: str, normalize: bool, v_threshold: float, v_reset: float
+                ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Per-batch channel activity sum of the pre-reset H, or of the post-reset potential."""
     if potential == "pre":
         return lambda h: channel_activity_sum(h, normalize)

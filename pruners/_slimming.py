@@ -28,7 +28,7 @@ from ._structured import (MIN_CHANNELS, ChannelPruner, Scores, add_l1_subgradien
 
 __all__ = ["CriticalityStructuredPruner", "SlimmingPruner"]
 
-L1_GAMMA = HyperParam("sparsity_l1", "float", 1e-4, 0.0, 1e-2,
+L1_GAMMA = HyperParam("l1", "float", 1e-4, 0.0, 1e-2,
                       help="s, the L1 penalty on the BN scales during training (grad += s sign(gamma))")
 
 
@@ -41,7 +41,7 @@ class SlimmingPruner(ChannelPruner):
         return [self.param(g.bn) for g in self.groups]
 
     def before_step(self) -> None:
-        add_l1_subgradient(self.bn_scales(), self.hp["sparsity_l1"])
+        add_l1_subgradient(self.bn_scales(), self.hp["l1"])
 
     def magnitude_keep(self, sparsity: float) -> Scores:
         """Keep-masks of the channels of largest |gamma| at ``sparsity``."""

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import torch
 
+from snnprune.errors import UserError
 from snnprune.models import ChannelGroup
 
 from ._base import Masks, SNNPruner
@@ -113,6 +114,8 @@ class ChannelPruner(SNNPruner):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not self.groups:
+            raise UserError(f"pruner {self.spec.name}: the config_list selects no removable conv channels")
         self.scope: Scope = self.hp.get("scope", "global")
         self.min_channels = int(self.hp.get("min_channels", 1))
         self.by_conv: dict[str, ChannelGroup] = {g.conv: g for g in self.groups}
@@ -122,6 +125,11 @@ class ChannelPruner(SNNPruner):
         bias), which `snnprune.compaction` would reject as unknown parameters."""
         return {name: {t: m for t, m in targets.items() if m is not None}
                 for name, targets in super().get_masks().items()}
+
+    def unwrap_model(self) -> None:
+        """As the base, but a second call is a no-op (NNI's own unwrap raises on it)."""
+        if self._is_wrapped:
+            super().unwrap_model()
 
     def node(self, group: ChannelGroup) -> torch.nn.Module:
         return self.bound_model.get_submodule(group.neuron)
@@ -176,17 +184,17 @@ class OneShotChannelPruner(ChannelPruner):
         raise NotImplementedError
 
     @torch.no_grad()
-    def prune(self) -> None:
+    def prune_once(self) -> None:
         self.apply_keep(self.select(self.scores(), self.sparsity))
         self.pruned = True
         self.log(event="prune")
 
     def on_start(self) -> None:
-        self.prune()
+        self.prune_once()
 
     def finalize(self) -> None:
         if not self.pruned:
-            self.prune()
+            self.prune_once()
 
 
 @registered("l1-filter", kind="structured", hyperparams=(scope_param("layer"), MIN_CHANNELS),

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import _core_cmds, _prune_cmds  # noqa: F401
+from . import _core_cmds, _prune_cmds, _report_cmds, _search_cmds  # noqa: F401
 
 __all__: list[str] = []

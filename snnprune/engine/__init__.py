@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._callbacks import Callback, CallbackList, FitContext, L1Penalty
+from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
 from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, read_checkpoint,
                           save_checkpoint)
 from ._device import autocast, resolve_device
@@ -16,6 +16,7 @@ __all__ = [
     "FitContext",
     "FitResult",
     "L1Penalty",
+    "MaskHold",
     "OPTIMIZERS",
     "SCHEDULES",
     "atomic_torch_save",

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Callback", "CallbackList", "FitContext", "L1Penalty"]
+__all__ = ["Callback", "CallbackList", "FitContext", "L1Penalty", "MaskHold"]
 
 
 @dataclass
@@ -90,3 +90,35 @@ class L1Penalty(Callback):
             for p in self.params:
                 if p.grad is not None:
                     p.grad.add_(torch.sign(p), alpha=self.strength)
+
+
+class MaskHold(Callback):
+    """Keeps pruned weights at zero while a plain (unwrapped) model trains.
+
+    ``masks`` is NNI's format, {module name: {parameter name: mask}}. Gradients are masked
+    before the step and weights after it, so neither the loss, weight decay nor momentum can
+    bring a pruned weight back.
+    """
+
+    def __init__(self, model: nn.Module, masks: dict[str, dict[str, torch.Tensor]]) -> None:
+        params = dict(model.named_parameters())
+        self.pairs: list[tuple[nn.Parameter, torch.Tensor]] = []
+        for module, targets in masks.items():
+            for target, mask in targets.items():
+                param = params.get(f"{module}.{target}" if module else target)
+                if param is not None and mask is not None and mask.shape == param.shape and not bool(mask.all()):
+                    self.pairs.append((param, mask.to(param.device, param.dtype)))
+
+    def on_fit_start(self, ctx: FitContext) -> None:
+        self.pairs = [(p, m.to(p.device)) for p, m in self.pairs]
+        self.after_step(ctx)
+
+    def before_step(self, ctx: FitContext) -> None:
+        for param, mask in self.pairs:
+            if param.grad is not None:
+                param.grad.mul_(mask)
+
+    @torch.no_grad()
+    def after_step(self, ctx: FitContext) -> None:
+        for param, mask in self.pairs:
+            param.mul_(mask)

@@ -183,9 +183,9 @@ def test_pq_fit_regrows_at_zero_and_reports_nni_masks(digits, tiny_cnn):
     pruner = PQRewiringPruner(model, default_config_list(0.6, structured=False), update_every=3,
                               regrow_fraction=0.8)
     probe = _Probe(pruner)
-    snnprune.fit(model, digits.train, max_steps=10, quiet=True, callbacks=[pruner.callback(), probe])
+    snnprune.fit(model, digits.train, max_steps=8, quiet=True, callbacks=[pruner.callback(), probe])
     updates = [e for e in pruner.events if "layers" in e]
-    assert [e["step"] for e in updates] == [3, 6]  # stop_frac 0.75 of 10 steps
+    assert [e["step"] for e in updates] == [3, 6]  # stop_frac 0.75 of 8 steps
     assert probe.regrown > 0 and pruner.events[-1]["final"]
     masks = pruner.get_masks()
     assert set(masks) == set(pruner.targets) and all("weight" in m for m in masks.values())
@@ -202,7 +202,7 @@ def test_granet_reaches_target_with_rewiring(digits, tiny_cnn):
     model = tiny_cnn()
     pruner = GraNetPruner(model, default_config_list(0.9, structured=False), prune_every=2,
                           rewire_every=3, initial_sparsity=0.5)
-    snnprune.fit(model, digits.train, max_steps=12, quiet=True, callbacks=[pruner.callback()])
+    snnprune.fit(model, digits.train, max_steps=9, quiet=True, callbacks=[pruner.callback()])
     rewires = [e for e in pruner.events if e["kind"] == "rewire" and e["rewired"]]
     assert rewires and pruner.events[0]["kind"] == "prune"
     masks = pruner.get_masks()

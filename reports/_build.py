@@ -1,0 +1,41 @@
+"""`build_report`: the results store synced, then the plots, trials.csv and report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._pareto import study_hypervolume
+from ._plots import write_plots
+from ._runs import RunRef
+from ._store import load_meta, load_trials, sync_store
+from ._summary import trials_view, write_report_md, write_trials_csv
+
+__all__ = ["build_report"]
+
+
+def build_report(ref: RunRef, *, out: str | Path | None = None, x: str = "macs", y: str = "accuracy"
+                 ) -> dict[str, Any]:
+    """Rebuild ``results.db`` from the study's storage and write every report file.
+
+    Returns the paths written, the trial counts and the hypervolume.
+    """
+    out_dir = Path(out) if out else ref.run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = sync_store(ref.storage, ref.study, ref.results_db)
+    trials = load_trials(ref.results_db)
+    meta = load_meta(ref.results_db)
+    names = list(meta.get("metric_names") or [])
+    directions = list(meta.get("directions") or [])
+    view = trials_view(trials)
+    records = view.to_dict("records")
+    summary = study_hypervolume(records, names, directions) if names else None
+    plots = write_plots(view, out_dir, x=x, y=y, directions=dict(zip(names, directions)))
+    csv = write_trials_csv(view, out_dir / "trials.csv")
+    md = write_report_md(view, out_dir / "report.md", study=ref.study, metric_names=names, directions=directions,
+                         reference=summary.reference if summary else None,
+                         hypervolume=summary, plots=plots)
+    return {"study": ref.study, "run_dir": str(ref.run_dir), "results_db": str(ref.results_db), "trials": rows,
+            "report": str(md), "csv": str(csv), "plots": {k: str(v) for k, v in plots.items()},
+            "hypervolume": getattr(summary, "normalized", None) if summary else None,
+            "dashboard": f"snnprune dashboard {ref.run_dir}"}

@@ -1,0 +1,264 @@
+"""Plots of a study: the Pareto front, accuracy against sparsity and MACs, hypervolume over trials.
+
+Input is a pandas DataFrame with one row per trial (``number``, ``state``, ``pruner``, the
+objective columns, ``sparsity``, ``macs``, ``accuracy``, ``test_accuracy``, ``on_front``);
+the numbers come from `snnprune.reports._pareto`, this module only draws. Each plot is written
+twice: a PNG for papers and Markdown, and a self-contained HTML page (plotly.js inlined, no
+CDN) to hover over trials offline. Matplotlib draws through ``Figure`` and the Agg canvas,
+never pyplot, so no display is opened and the caller's backend is left alone.
+Every file is written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+from matplotlib.ticker import NullFormatter
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from snnprune.engine import atomic_write_bytes
+from snnprune.errors import UserError
+
+from ._pareto import HypervolumeSummary, pareto_mask, study_hypervolume
+from ._summary import _states, dense_of, trials_view
+
+__all__ = ["DEFAULT_DIRECTIONS", "front_line", "log_scale", "pruner_colors", "write_plots"]
+
+#: Directions of the metrics a study can optimise (what "better" means on each axis).
+DEFAULT_DIRECTIONS = {"accuracy": "maximize", "test_accuracy": "maximize", "sparsity": "maximize",
+                      "macs": "minimize", "params": "minimize", "sops": "minimize", "energy": "minimize",
+                      "energy_uj": "minimize", "macs_ratio": "minimize"}
+#: Cost axes that span orders of magnitude between a dense and a heavily pruned network.
+LOG_AXES = ("macs", "params", "sops", "energy", "energy_uj")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+LABELS = {"macs": "MACs", "sops": "SOPs", "energy": "energy (uJ)", "energy_uj": "energy (uJ)",
+          "params": "non-zero parameters", "accuracy": "validation accuracy", "test_accuracy": "test accuracy",
+          "sparsity": "sparsity", "macs_ratio": "MACs / dense MACs"}
+
+
+def log_scale(name: str, values: Sequence[float]) -> bool:
+    """A log axis for a cost metric whose positive values span more than one decade."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    return name in LOG_AXES and len(vals) > 1 and max(vals) / min(vals) > 10.0
+
+
+def pruner_colors(pruners: Sequence[Any]) -> dict[str, str]:
+    """One stable colour per pruner name (sorted), the same in the PNG and the HTML."""
+    names = sorted({str(p) for p in pruners})
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def _usable(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Finished trials (complete or stopped early) with finite x and y."""
+    if x not in df or y not in df:
+        return df.iloc[0:0]
+    out = df[_states(df).isin(["COMPLETE", "PRUNED"]).to_numpy()].copy()
+    for col in (x, y):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    out = out[np.isfinite(out[x].to_numpy(dtype=float)) & np.isfinite(out[y].to_numpy(dtype=float))]
+    out["_complete"] = _states(out).eq("COMPLETE").to_numpy()
+    out["_pruner"] = out["pruner"].astype(str) if "pruner" in out else "trial"
+    return out
+
+
+def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> pd.DataFrame:
+    """The 2-D front of complete trials in (x, y), sorted by x: the staircase drawn on the plot.
+
+    The steps follow the region the front attains: with x minimised each point holds its y until
+    the next point's x ("post"), with x maximised it holds from the previous one ("pre").
+    """
+    done = _usable(df, x, y)
+    done = done[done["_complete"]]
+    if done.empty:
+        return done
+    mask = pareto_mask(done[[x, y]].to_numpy(dtype=float).tolist(), directions)
+    return done[np.asarray(mask)].sort_values([x, y])
+
+
+def _hover(row: Mapping[str, Any]) -> str:
+    parts = [f"trial {int(row['number'])}" if "number" in row else "trial", str(row.get("_pruner", ""))]
+    if _num(row.get("target_sparsity")) is not None:
+        parts.append(f"target sparsity {float(row['target_sparsity']):.3g}")
+    for col in ("accuracy", "test_accuracy", "sparsity", "macs", "sops", "energy"):
+        if _num(row.get(col)) is not None:
+            parts.append(f"{col} {float(row[col]):.4g}")
+    return "<br>".join(parts)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _dense_point(dense: Mapping[str, Any] | None, x: str, y: str) -> tuple[float, float] | None:
+    """Where the dense network sits (its sparsity is 0, its MACs ratio 1)."""
+    if not dense:
+        return None
+    implied = {"sparsity": 0.0, "macs_ratio": 1.0}
+    px, py = _num(dense.get(x, implied.get(x))), _num(dense.get(y, implied.get(y)))
+    return None if px is None or py is None else (px, py)
+
+
+def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | None,
+         dense: tuple[float, float] | None, logx: bool, steps: str = "post") -> bytes:
+    fig = Figure(figsize=(6.4, 4.4), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colors = pruner_colors(df["_pruner"])
+    for name, group in df.groupby("_pruner", sort=True):
+        done, stopped = group[group["_complete"]], group[~group["_complete"]]
+        ax.scatter(done[x], done[y], s=22, color=colors[name], alpha=0.75, label=name)
+        if not stopped.empty:
+            ax.scatter(stopped[x], stopped[y], s=22, facecolors="none", edgecolors=colors[name], alpha=0.6)
+    if front is not None and not front.empty:
+        ax.step(front[x], front[y], where=steps, color="black", lw=1.2, zorder=3, label="Pareto front")
+        ax.scatter(front[x], front[y], s=60, facecolors="none", edgecolors="black", lw=1.4, zorder=4)
+    if dense is not None:
+        ax.scatter([dense[0]], [dense[1]], marker="*", s=180, color="gold", edgecolors="black", zorder=5,
+                   label="dense baseline")
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _html(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | None,
+          dense: tuple[float, float] | None, logx: bool, steps: str = "post") -> bytes:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colors = pruner_colors(df["_pruner"])
+    for name, group in df.groupby("_pruner", sort=True):
+        for complete, part in group.groupby("_complete"):
+            fig.add_trace(go.Scatter(
+                x=part[x].tolist(), y=part[y].tolist(), mode="markers",
+                name=name if complete else f"{name} (stopped early)",
+                marker={"color": colors[name], "size": 8, "symbol": "circle" if complete else "circle-open"},
+                text=[_hover(r) for r in part.to_dict("records")], hoverinfo="text"))
+    if front is not None and not front.empty:
+        fig.add_trace(go.Scatter(x=front[x].tolist(), y=front[y].tolist(), mode="lines+markers",
+                                 line={"shape": "hv" if steps == "post" else "vh", "color": "black"},
+                                 name="Pareto front",
+                                 marker={"size": 12, "symbol": "circle-open", "color": "black"},
+                                 text=[_hover(r) for r in front.to_dict("records")], hoverinfo="text"))
+    if dense is not None:
+        fig.add_trace(go.Scatter(x=[dense[0]], y=[dense[1]], mode="markers", name="dense baseline",
+                                 marker={"symbol": "star", "size": 16, "color": "gold"},
+                                 text=["dense baseline"], hoverinfo="text+x+y"))
+    fig.update_layout(title=title, xaxis_title=LABELS.get(x, x), yaxis_title=LABELS.get(y, y),
+                      template="plotly_white")
+    if logx:
+        fig.update_xaxes(type="log")
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+
+def _hv_png(hv: HypervolumeSummary, title: str) -> bytes:
+    fig = Figure(figsize=(6.4, 4.0), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.step(hv.numbers, hv.history, where="post", color=PALETTE[0])
+    ax.set_xlabel("trial")
+    ax.set_ylabel("normalised hypervolume")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _hv_html(hv: HypervolumeSummary, title: str) -> bytes:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=list(hv.numbers), y=list(hv.history), mode="lines+markers",
+                               line={"shape": "hv"}, name="hypervolume",
+                               text=[f"trial {n}" for n in hv.numbers], hoverinfo="text+y"))
+    fig.update_layout(title=title, xaxis_title="trial", yaxis_title="normalised hypervolume",
+                      template="plotly_white")
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+
+def _directions(directions: Mapping[str, str] | Sequence[str] | None, x: str, y: str) -> dict[str, str]:
+    """Objective -> direction: a mapping as given, a pair read as (x, y), or the defaults."""
+    if directions is None:
+        missing = [n for n in (x, y) if n not in DEFAULT_DIRECTIONS]
+        if missing:
+            raise UserError(f"no default direction for {missing[0]!r}: pass directions={{name: 'maximize'|...}}")
+        return {x: DEFAULT_DIRECTIONS[x], y: DEFAULT_DIRECTIONS[y]}
+    if isinstance(directions, Mapping):
+        out = {str(k): str(getattr(v, "name", v)).lower() for k, v in directions.items()}
+    else:
+        if len(directions) != 2:
+            raise UserError("directions as a list must be the pair (x, y); pass a mapping for more objectives")
+        out = {x: str(getattr(directions[0], "name", directions[0])).lower(),
+               y: str(getattr(directions[1], "name", directions[1])).lower()}
+    for name in (x, y):
+        out.setdefault(name, DEFAULT_DIRECTIONS.get(name, "minimize"))
+    return out
+
+
+def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str = "accuracy",
+                dense: Mapping[str, Any] | None = None,
+                directions: Mapping[str, str] | Sequence[str] | None = None,
+                reference: Sequence[float] | None = None) -> dict[str, Path]:
+    """Write every plot the data allows, as PNG and offline HTML; returns file name -> path.
+
+    ``directions`` maps the study's objectives to "maximize"/"minimize" (the hypervolume is
+    taken over all of them, the front plot over x and y); a plain pair is read as (x, y).
+    A plot whose columns are missing or empty is skipped rather than drawn blank. The frame
+    may be the results store's (`trials_view` fills the plain columns); without ``dense`` the
+    baseline recorded in it is marked.
+    """
+    df = trials_view(df)
+    dense = dense if dense is not None else dense_of(df)
+    if x not in df.columns or y not in df.columns:
+        known = ", ".join(c for c in DEFAULT_DIRECTIONS if c in df.columns)
+        raise UserError(f"trials have no column {x if x not in df.columns else y!r}; plottable: {known or 'none'}")
+    out_dir = Path(out_dir)
+    dirs = _directions(directions, x, y)
+    written: dict[str, Path] = {}
+
+    def save(stem: str, png: bytes, html: bytes) -> None:
+        written[f"{stem}.png"] = atomic_write_bytes(out_dir / f"{stem}.png", png)
+        written[f"{stem}.html"] = atomic_write_bytes(out_dir / f"{stem}.html", html)
+
+    plots = [("pareto", x, y, f"Pareto front: {LABELS.get(y, y)} vs {LABELS.get(x, x)}", True)]
+    plots += [(f"accuracy_vs_{c}", c, "accuracy", f"validation accuracy vs {LABELS[c]}", False)
+              for c in ("sparsity", "macs")]
+    for stem, px, py, title, with_front in plots:
+        data = _usable(df, px, py)
+        if data.empty:
+            continue
+        pair = [dirs.get(px, DEFAULT_DIRECTIONS.get(px, "minimize")),
+                dirs.get(py, DEFAULT_DIRECTIONS.get(py, "maximize"))]
+        kw = {"front": front_line(df, px, py, pair) if with_front else None, "dense": _dense_point(dense, px, py),
+              "logx": log_scale(px, data[px].tolist()), "steps": "post" if pair[0] == "minimize" else "pre"}
+        save(stem, _png(data, px, py, title, **kw), _html(data, px, py, title, **kw))
+    objectives = [name for name in dirs if name in df.columns]
+    hv = study_hypervolume(df.to_dict("records"), objectives, [dirs[n] for n in objectives],
+                           reference=reference) if len(objectives) >= 2 else None
+    if hv is not None:
+        ref = ", ".join(f"{n}={v:.4g}" for n, v in zip(hv.objectives, hv.reference))
+        title = f"hypervolume over trials (reference {ref})"
+        save("hypervolume", _hv_png(hv, title), _hv_html(hv, title))
+    return written

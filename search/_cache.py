@@ -1,0 +1,57 @@
+"""The dense-checkpoint cache: structured pruning starts from a trained dense network, and
+every trial with the same (model, data, pre-training budget, seed) starts from the same one.
+
+It is trained once. Several workers asking at the same time wait on a file lock while the
+first trains; the checkpoint is written atomically, so a crash never leaves half a file, and a
+corrupt file is retrained rather than trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+from torch import nn
+
+from snnprune.engine import read_checkpoint, save_checkpoint
+from snnprune.errors import UserError
+
+__all__ = ["DenseCache", "cache_digest"]
+
+
+def cache_digest(key: dict[str, Any]) -> str:
+    """Stable short digest of a JSON-like key (order of keys does not matter)."""
+    canonical = json.dumps(key, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+class DenseCache:
+    """Dense pre-trained state dicts under ``root``, one file per key."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, key: dict[str, Any]) -> Path:
+        return self.root / f"dense-{cache_digest(key)}.pt"
+
+    def get_or_train(self, key: dict[str, Any], train: Callable[[], nn.Module],
+                     ) -> tuple[dict[str, torch.Tensor], bool]:
+        """(state dict, True if it came from the cache). ``train`` runs at most once per key."""
+        path = self.path_for(key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock", timeout=-1):
+            if path.is_file():
+                try:
+                    payload = read_checkpoint(path)
+                    if payload.get("meta", {}).get("key") == json.loads(json.dumps(key, default=str)):
+                        return payload["state_dict"], True
+                except UserError:
+                    pass  # corrupt: retrain below and replace it atomically
+            model = train()
+            save_checkpoint(path, model, key=json.loads(json.dumps(key, default=str)))
+            return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, False

@@ -1,0 +1,282 @@
+"""The Optuna backend: a multi-objective study over a search space, resumable, shareable.
+
+The space travels inside the study (a user attribute), so `worker` needs only the storage and
+the study name to join from another machine. Trials record their config, every metric, the
+artifact paths and, when multi-fidelity stops them, their partial values (state PRUNED). A
+trial that diverges or raises is FAIL with its reason, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import traceback
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from snnprune.errors import UserError
+from snnprune.spaces import SearchSpace, parse_space
+
+from ._cache import DenseCache
+from ._fidelity import RungStore
+from ._progress import StudyProgress
+from ._runner import RungPolicy, TrialRuntime, run_trial
+from ._storage import default_storage, open_storage, redact
+from ._suggest import suggest
+from ._trial import TrialConfig
+
+__all__ = ["TrialFailed", "quiet_optuna", "make_objective", "make_runtime", "make_sampler", "open_study", "optimize",
+           "run_worker", "summarize"]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: What counts towards --trials: failed trials too, or a study where every trial fails would
+#: never reach its total and run forever.
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Our bar and summary say what matters; Optuna's per-trial log lines and its notes on
+    the experimental APIs we rely on (metric names, grouped TPE) would drown them."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            yield
+        finally:
+            optuna.logging.set_verbosity(level)
+
+
+class TrialFailed(Exception):
+    """A trial that could not finish (diverged, raised): recorded as FAIL, the study goes on."""
+
+
+def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampler:
+    """TPE, NSGA-II or random, seeded from the space; constraints read from user attributes.
+
+    ``salt`` (the trials already in the study, plus a worker index) keeps a resumed study or
+    a second worker from replaying the same parameters the seed gave the first time.
+    """
+    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+        return list(trial.user_attrs.get("constraint_violation", [0.0] * len(space.constraints))) or [0.0]
+
+    seed = (int(space.seed) + 7919 * int(salt)) % (2**32)
+    kwargs: dict[str, Any] = {"seed": seed}
+    if space.constraints:
+        kwargs["constraints_func"] = constraints
+    if space.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(**kwargs)
+    if space.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(multivariate=True, group=True, **kwargs)
+
+
+def open_study(space: SearchSpace, storage: str, *, study: str | None = None, worker: int = 0) -> optuna.Study:
+    """Create the study (or load it to resume), label its metrics, store the space in it."""
+    name = study or space.study
+    backend = open_storage(storage)
+    try:
+        existing = len(optuna.load_study(study_name=name, storage=backend).trials)
+    except KeyError:
+        existing = 0
+    handle = optuna.create_study(study_name=name, storage=backend, directions=list(space.directions),
+                                 sampler=make_sampler(space, salt=existing + 1000 * worker),
+                                 load_if_exists=True)
+    if list(handle.directions) != [optuna.study.StudyDirection[d.upper()] for d in space.directions]:
+        raise UserError(f"study {name!r} in {redact(storage)} has other objectives; choose another --study")
+    if handle.metric_names is None:
+        handle.set_metric_names(list(space.metric_names))
+    if "space" not in handle.user_attrs:
+        handle.set_user_attr("space", space.to_dict())
+    return handle
+
+
+def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", quiet: bool = True,
+                 cache_dir: Path | None = None) -> TrialRuntime:
+    """What the trials of this process share."""
+    run_dir = Path(run_dir)
+    return TrialRuntime(
+        run_dir=run_dir,
+        cache=DenseCache(cache_dir or run_dir.parent / ".cache"),
+        rung_store=RungStore(run_dir / "rungs.db") if space.rungs.enabled else None,
+        rungs=RungPolicy(tuple(space.rungs.epochs), space.rungs.dominated_fraction, space.rungs.min_trials),
+        directions=space.directions, device=device, quiet=quiet,
+    )
+
+
+def trial_config(space: SearchSpace, pruner: str, sparsity: float, hp: dict[str, Any], number: int,
+                 study: str) -> TrialConfig:
+    return TrialConfig(pruner=pruner, sparsity=sparsity, hyperparameters=hp, model=space.model.to_dict(),
+                       data=space.data.to_dict(), budget=asdict(space.budget), seed=space.seed,
+                       objectives=space.metric_names, study=study, trial=number)
+
+
+def make_objective(space: SearchSpace, runtime: TrialRuntime, study_name: str):
+    """The function Optuna calls per trial."""
+    def objective(trial: optuna.Trial) -> list[float]:
+        pruner, sparsity, hp = suggest(trial, space)
+        config = trial_config(space, pruner, sparsity, hp, trial.number, study_name)
+        trial.set_user_attr("config", config.to_dict())
+        try:
+            result = run_trial(config, runtime, trial_key=f"{trial.number}",
+                               on_rung=lambda epoch, values: trial.set_user_attr(f"rung_{epoch}", values))
+        except Exception as exc:  # recorded, never fatal to the study
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            trial.set_user_attr("fail_reason", reason)
+            if not isinstance(exc, (UserError, ArithmeticError)) and "Diverged" not in type(exc).__name__:
+                trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+            raise TrialFailed(reason) from exc
+        metrics = {k: v for k, v in result.metrics.items() if _jsonable(v)}
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("dense", result.dense)
+        trial.set_user_attr("artifacts", result.artifacts)
+        trial.set_user_attr("cache_hit", result.cache_hit)
+        values = [float(metrics[name]) for name in space.metric_names]
+        trial.set_user_attr("constraint_violation", [
+            0.0 if c.holds(float(metrics[c.metric])) else abs(float(metrics[c.metric]) - c.value) + 1e-9
+            for c in space.constraints])
+        if result.stopped_at is not None:
+            trial.set_user_attr("stopped_at_rung", result.stopped_at)
+            trial.set_user_attr("partial_values", values)
+            raise optuna.TrialPruned(f"dominated at fine-tune epoch {result.stopped_at}")
+        if any(not math.isfinite(v) for v in values):
+            trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
+            raise TrialFailed("non-finite objective values")
+        return values
+    return objective
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool, type(None), dict, list))
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+
+def run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
+               total: int, timeout: float | None, device: str = "auto", quiet: bool = True,
+               progress: bool = False, threads: int | None = None, worker: int = 0) -> None:
+    """One process's share of a study: run trials until ``total`` have finished (or ``trials``)."""
+    with quiet_optuna():
+        _run_worker(space, storage, study_name, run_dir, trials=trials, total=total, timeout=timeout,
+                    device=device, quiet=quiet, progress=progress, threads=threads, worker=worker)
+
+
+def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
+                total: int, timeout: float | None, device: str, quiet: bool, progress: bool,
+                threads: int | None, worker: int) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    study = open_study(space, storage, study=study_name, worker=worker)
+    runtime = make_runtime(space, run_dir, device=device, quiet=quiet)
+    done = _finished(study)
+    if done >= total:
+        return
+    bar = StudyProgress(total, done, study_name, quiet=not progress)
+    try:
+        study.optimize(make_objective(space, runtime, study_name), n_trials=trials, timeout=timeout,
+                       catch=(TrialFailed,), callbacks=[MaxTrialsCallback(total, states=COUNTED), bar],
+                       gc_after_trial=True)
+    finally:
+        bar.close()
+
+
+def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, run_dir: str,
+                  total: int, timeout: float | None, device: str, threads: int, worker: int) -> None:
+    space = parse_space(space_dict, source=source)
+    run_worker(space, storage, study_name, Path(run_dir), trials=None, total=total, timeout=timeout,
+               device=device, quiet=True, progress=False, threads=threads, worker=worker)
+
+
+def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, study: str | None = None,
+             trials: int | None = None, timeout: float | None = None, workers: int = 1,
+             device: str = "auto", quiet: bool = False) -> dict[str, Any]:
+    """Run (or resume) a search until ``trials`` trials have finished; returns `summarize`."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    name = study or space.study
+    total = int(trials if trials is not None else space.trials)
+    if total < 1:
+        raise UserError(f"--trials must be >= 1, got {total}")
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    if storage is None:
+        storage = str(run_dir / "journal.log") if workers > 1 else default_storage(run_dir)
+    elif workers > 1 and storage.startswith("sqlite"):
+        raise UserError("several workers on one SQLite file hit 'database is locked': give a journal "
+                        "file path or a PostgreSQL/MySQL URL as --storage")
+    with quiet_optuna():
+        open_study(space, storage, study=name)  # fails early on a bad storage
+    timeout = timeout if timeout is not None else space.timeout
+    if workers == 1:
+        run_worker(space, storage, name, run_dir, trials=None, total=total, timeout=timeout, device=device,
+                   quiet=True, progress=not quiet)
+    else:
+        _run_processes(space, storage, name, run_dir, total, timeout, device, workers, quiet)
+    return summarize(optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False)),
+                     storage=storage, run_dir=run_dir)
+
+
+def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, total: int,
+                   timeout: float | None, device: str, workers: int, quiet: bool) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [ctx.Process(target=_worker_entry, args=(space.to_dict(), space.source, storage, name, str(run_dir),
+                                                      total, timeout, device, threads, index + 1), daemon=False)
+             for index in range(workers)]
+    for p in procs:
+        p.start()
+    study = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
+    bar = StudyProgress(total, _finished(study), f"{name} ({workers} workers)", quiet=quiet)
+    seen = _finished(study)
+    try:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=2.0)
+            now = _finished(study)
+            if now > seen:
+                bar.bar.update(now - seen)
+                seen = now
+    finally:
+        bar.close()
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+    codes = [p.exitcode for p in procs]
+    if any(code not in (0, None) for code in codes):
+        raise RuntimeError(f"a worker process failed (exit codes {codes})")
+
+
+def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, Any]:
+    """Counts by state and the Pareto front, as plain data."""
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    try:
+        front = study.best_trials
+    except ValueError:
+        front = []
+    out = {
+        "study": study.study_name, "storage": redact(storage), "run_dir": str(run_dir),
+        "metrics": study.metric_names, "directions": [d.name.lower() for d in study.directions],
+        "trials": len(trials), "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL),
+        "pareto": [{"trial": t.number, "values": t.values, "pruner": t.user_attrs.get("config", {}).get("pruner"),
+                    "sparsity": t.user_attrs.get("config", {}).get("sparsity")} for t in front],
+    }
+    if out["trials"] and out["complete"] == 0 and out["pruned"] == 0:
+        reasons = sorted({t.user_attrs.get("fail_reason", "unknown") for t in trials})
+        out["all_failed"] = f"every trial failed: {'; '.join(reasons)[:300]}"
+    return out

@@ -1,0 +1,29 @@
+"""The study bar: trials done of total, the current Pareto size."""
+
+from __future__ import annotations
+
+import optuna
+from tqdm.auto import tqdm
+
+__all__ = ["StudyProgress"]
+
+
+class StudyProgress:
+    """An Optuna callback that moves one bar per finished trial (quiet: no bar)."""
+
+    def __init__(self, total: int, done: int, desc: str, quiet: bool) -> None:
+        self.bar = tqdm(total=total, initial=min(done, total), desc=desc, unit="trial", disable=quiet,
+                        position=0, leave=True, dynamic_ncols=True)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        try:
+            front = len(study.best_trials)
+        except (ValueError, RuntimeError):
+            front = 0
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        self.bar.set_postfix(pareto=front, pruned=states.count(optuna.trial.TrialState.PRUNED),
+                             failed=states.count(optuna.trial.TrialState.FAIL), refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

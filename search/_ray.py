@@ -1,0 +1,271 @@
+"""The Ray Tune backend: the same study, the same trials, run on a Ray cluster.
+
+Ray's `OptunaSearch` drives an Optuna study that `open_study` created (directions, metric names
+and the space attached), so both backends write the same study and every tool that reads one
+reads the other. A trial means the same thing in both: the define-by-run function passed to
+`OptunaSearch` calls `suggest` and `trial_config`, records the config on the Optuna trial, and
+hands it to the Tune trainable, which runs `run_trial` on a worker and reports once.
+
+`OptunaSearch` alone would mark every trial COMPLETE (it cannot prune multi-objective trials)
+and record no user attributes, so `_StudySearch` overrides its completion hook: it copies the
+trial's attributes (config, metrics, artifacts, fail reason...) into the study and tells the
+state the Optuna backend would: COMPLETE, PRUNED for trials stopped by multi-fidelity (with
+their partial values as attributes) or FAIL.
+
+    summary = ray_optimize(load_space("demo"), run_dir=Path("runs/demo"), trials=8)
+
+On a multi-node cluster the run folder (artifacts, dense cache, rung store) and the storage must
+be reachable from every node: a shared disk and a PostgreSQL/MySQL URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from snnprune.errors import UserError
+from snnprune.spaces import SearchSpace, parse_space
+
+from ._optuna import COUNTED, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, summarize, \
+    trial_config
+from ._runner import run_trial
+from ._storage import default_storage, open_storage
+from ._suggest import suggest
+from ._trial import TrialConfig
+
+__all__ = ["ray_optimize"]
+
+#: Result key carrying the trial's Optuna attributes and outcome, as a JSON string (Tune
+#: flattens nested dicts in results; a string travels intact).
+PAYLOAD = "snnprune_payload"
+#: Config key carrying the `TrialConfig` from the define-by-run function to the trainable.
+CONFIG = "snnprune_config"
+
+
+class _DefineByRun:
+    """`OptunaSearch`'s ``space``: samples with `suggest`, records the config on the trial.
+
+    A class rather than a closure so that Tune can pickle the searcher into its checkpoints.
+    """
+
+    def __init__(self, space_dict: dict[str, Any], source: str, study: str) -> None:
+        self.space_dict, self.source, self.study = space_dict, source, study
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        space = parse_space(self.space_dict, source=self.source)
+        pruner, sparsity, hp = suggest(trial, space)
+        config = trial_config(space, pruner, sparsity, hp, trial.number, self.study)
+        trial.set_user_attr("config", config.to_dict())
+        return {CONFIG: config.to_dict()}
+
+
+def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], source: str, run_dir: str,
+               device: str) -> None:
+    """One Tune trial: rebuild the space, run the config, report once (also on failure)."""
+    import torch
+    from ray import tune
+
+    space = parse_space(space_dict, source=source)
+    torch.set_num_threads(max(1, int(space.resources.cpu)))
+    config = TrialConfig.from_dict(tune_config[CONFIG])
+    runtime = make_runtime(space, Path(run_dir), device=device, quiet=True)
+    rungs: dict[str, list[float]] = {}
+    try:
+        result = run_trial(config, runtime, trial_key=f"{config.trial}",
+                           on_rung=lambda epoch, values: rungs.__setitem__(f"rung_{epoch}", list(values)))
+    except Exception as exc:  # recorded as FAIL with its reason, never fatal (as with the Optuna backend)
+        attrs: dict[str, Any] = {"fail_reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], **rungs}
+        if not isinstance(exc, (UserError, ArithmeticError)) and "Diverged" not in type(exc).__name__:
+            attrs["traceback"] = traceback.format_exc()[-2000:]
+        nans = {name: float("nan") for name in space.metric_names}  # Tune insists on the metrics
+        tune.report({**nans, PAYLOAD: json.dumps({"attrs": attrs, "outcome": "fail"})})
+        return
+    tune.report(_report(space, result, rungs))
+
+
+def _report(space: SearchSpace, result: Any, rungs: dict[str, list[float]]) -> dict[str, Any]:
+    """The Tune result: scalar metrics for Tune's own logs, and the payload for the study."""
+    metrics = {k: v for k, v in result.metrics.items() if _jsonable(v)}
+    values = [float(metrics[name]) for name in space.metric_names]
+    attrs: dict[str, Any] = {
+        "metrics": metrics, "dense": result.dense, "artifacts": result.artifacts, "cache_hit": result.cache_hit,
+        "constraint_violation": [
+            0.0 if c.holds(float(metrics[c.metric])) else abs(float(metrics[c.metric]) - c.value) + 1e-9
+            for c in space.constraints],
+        **rungs,
+    }
+    outcome = "complete"
+    if result.stopped_at is not None:
+        attrs.update(stopped_at_rung=result.stopped_at, partial_values=values)
+        outcome = "pruned"
+    elif any(not math.isfinite(v) for v in values):
+        attrs["fail_reason"] = f"non-finite objective values {values}"
+        outcome = "fail"
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    payload = json.dumps({"attrs": attrs, "outcome": outcome, "values": values}, default=str)
+    return {**scalars, "stopped_at_rung": result.stopped_at if result.stopped_at is not None else -1,
+            PAYLOAD: payload}
+
+
+def _searcher_class() -> type:
+    from ray.tune.search.optuna import OptunaSearch
+
+    class _StudySearch(OptunaSearch):
+        """`OptunaSearch` that records attributes and tells PRUNED/FAIL like the Optuna backend."""
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+                return
+            raw = (result or {}).get(PAYLOAD)
+            payload = json.loads(raw) if raw else {"attrs": {}, "outcome": "fail"}
+            ot_trial = self._ot_trials[trial_id]
+            attrs = payload.get("attrs", {})
+            if error or not raw:
+                attrs.setdefault("fail_reason", "the Ray trial ended without a result: its worker died or "
+                                                "Tune stopped it (time budget, interrupt); see its error.txt")
+            for key, value in attrs.items():
+                ot_trial.set_user_attr(key, value)
+            outcome = "fail" if error else payload.get("outcome", "fail")
+            if outcome == "complete":
+                self._ot_study.tell(ot_trial, payload["values"], state=TrialState.COMPLETE)
+            else:
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED if outcome == "pruned" else TrialState.FAIL)
+            self._completed_trials.add(trial_id)
+
+        def close_unfinished(self) -> None:
+            """Trials Tune never completed (an interrupt) must not stay RUNNING in the study."""
+            for trial_id in list(self._ot_trials):
+                if trial_id not in self._completed_trials:
+                    self.on_trial_complete(trial_id, error=True)
+
+    return _StudySearch
+
+
+def _check_resources(space: SearchSpace, cluster: dict[str, float]) -> int:
+    """How many trials fit at once; a request the cluster can never meet is a `UserError`."""
+    cpu, gpu = float(space.resources.cpu), float(space.resources.gpu)
+    have_cpu, have_gpu = float(cluster.get("CPU", 0)), float(cluster.get("GPU", 0))
+    if gpu > 0 and have_gpu == 0:
+        raise UserError(f"the space asks for GPU {gpu:g} per trial but the Ray cluster has none; "
+                        "set resources.gpu: 0 or join a cluster with GPUs (--address)")
+    if gpu > have_gpu:
+        raise UserError(f"the space asks for GPU {gpu:g} per trial but the Ray cluster has {have_gpu:g}")
+    if cpu > have_cpu:
+        raise UserError(f"the space asks for {cpu:g} CPUs per trial but the Ray cluster has {have_cpu:g}")
+    fits = int(have_cpu // cpu) if cpu > 0 else int(have_cpu)
+    if gpu > 0:
+        fits = min(fits, int(have_gpu // gpu))
+    return max(1, fits)
+
+
+def _start_ray(address: str | None, quiet: bool) -> bool:
+    """Start or join Ray unless this process already did; True when we must shut it down."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=not quiet,
+                 logging_level=logging.WARNING if quiet else logging.INFO, configure_logging=True)
+    except ConnectionError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0][:160]}") from None
+    return True
+
+
+def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, trials: int | None = None,
+                 timeout: float | None = None, address: str | None = None, device: str = "auto",
+                 quiet: bool = False, study: str | None = None) -> dict[str, Any]:
+    """Run (or resume) a search on Ray until ``trials`` trials have finished; returns `summarize`.
+
+    ``address``: None starts a local Ray, ``"auto"`` joins the cluster of this node,
+    ``"ray://host:10001"`` connects a client. Each trial asks ``space.resources`` of the cluster.
+    """
+    import ray
+
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    name = study or space.study
+    total = int(trials if trials is not None else space.trials)
+    if total < 1:
+        raise UserError(f"--trials must be >= 1, got {total}")
+    storage = storage or default_storage(run_dir)
+    with quiet_optuna():
+        handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
+        remaining = total - len(handle.get_trials(deepcopy=False, states=COUNTED))
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
+    started = _start_ray(address, quiet) if remaining > 0 else False
+    try:
+        if remaining > 0:
+            fits = _check_resources(space, ray.cluster_resources())
+            tuner, searcher = _make_tuner(space, name, storage, run_dir, samples=remaining, concurrent=fits,
+                                          timeout=timeout if timeout is not None else space.timeout,
+                                          device=device, quiet=quiet)
+            try:
+                with quiet_optuna(), _quiet_tune(quiet):
+                    tuner.fit()
+            finally:
+                searcher.close_unfinished()
+    finally:
+        if started:
+            ray.shutdown()
+    with quiet_optuna():
+        final = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
+    return summarize(final, storage=storage, run_dir=run_dir)
+
+
+def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, samples: int, concurrent: int,
+                timeout: float | None, device: str, quiet: bool) -> tuple[Any, Any]:
+    """The Tuner over our study, and its searcher (to close what Tune leaves open)."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    space_dict = _absolute_roots(space.to_dict())
+    with quiet_optuna():  # it loads our study and says so
+        searcher = _searcher_class()(
+            space=_DefineByRun(space_dict, space.source, name), metric=list(space.metric_names),
+            mode=[d[:3] for d in space.directions], sampler=make_sampler(space), study_name=name,
+            storage=open_storage(storage, heartbeat=False))
+    trainable = tune.with_parameters(_trainable, space_dict=space_dict, source=space.source,
+                                     run_dir=str(run_dir), device=device)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": space.resources.cpu, "gpu": space.resources.gpu}),
+        # the limiter caps concurrency; TuneConfig(max_concurrent_trials=) would wrap it a second time
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                                    num_samples=samples, time_budget_s=timeout),
+        run_config=tune.RunConfig(name=name, storage_path=str(run_dir / "ray"), verbose=0 if quiet else 1,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    return tuner, searcher
+
+
+@contextlib.contextmanager
+def _quiet_tune(quiet: bool) -> Iterator[None]:
+    """Tune logs where it wrote its files at INFO; our summary says where the run is."""
+    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train")] if quiet else []
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _absolute_roots(space_dict: dict[str, Any]) -> dict[str, Any]:
+    """Ray runs trials in their own folders: a relative data root must not depend on that."""
+    root = space_dict.get("data", {}).get("root")
+    if root and not Path(root).is_absolute() and Path(root).exists():
+        space_dict = {**space_dict, "data": {**space_dict["data"], "root": str(Path(root).resolve())}}
+    return space_dict

@@ -1,0 +1,186 @@
+"""`run_trial`: one config in, every metric out.
+
+Builds the network and the data, takes the dense pre-trained weights from the cache (training
+them once per key), prunes through the engine, fine-tunes with the multi-fidelity checks at the
+rungs, compacts, measures, and writes the trial's artifacts. Deterministic for the config's
+seed: every trial of a study shares the seed, so they share the dense network too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snnprune.compaction import save_compact, save_sparse
+from snnprune.data import DataSplits, load_dataset
+from snnprune.engine import Callback, FitContext, atomic_torch_save, atomic_write_bytes, fit
+from snnprune.metrics import ModelMetrics, measure_activity
+from snnprune.models import build_model, seeded
+from snnprune.pruners import Budget, get_pruner, run_pruning
+
+from ._cache import DenseCache
+from ._fidelity import RungStore, should_stop
+from ._trial import TrialConfig, TrialResult
+
+__all__ = ["DIRECTIONS", "RungPolicy", "TrialRuntime", "run_trial"]
+
+#: Default direction of every objective a space may name.
+DIRECTIONS = {"accuracy": "maximize", "sparsity": "maximize", "macs": "minimize", "params": "minimize",
+              "sops": "minimize", "energy": "minimize"}
+
+
+@dataclass(frozen=True)
+class RungPolicy:
+    """Where and how multi-fidelity stopping checks (see `_fidelity`)."""
+
+    epochs: tuple[int, ...] = ()
+    dominated_fraction: float = 0.5
+    min_trials: int = 4
+
+
+@dataclass
+class TrialRuntime:
+    """What trials of one process share: loaded data, the cache, the rung store, the run folder."""
+
+    run_dir: Path
+    cache: DenseCache | None = None
+    rung_store: RungStore | None = None
+    rungs: RungPolicy = RungPolicy()
+    directions: Sequence[str] = ("maximize", "minimize")
+    device: str = "auto"
+    quiet: bool = True
+    save_artifacts: bool = True
+    _data: dict[str, DataSplits] = field(default_factory=dict)
+
+    def data(self, spec: dict[str, Any], seed: int) -> DataSplits:
+        key = json.dumps([spec, seed], sort_keys=True, default=str)
+        if key not in self._data:
+            self._data[key] = load_dataset(spec["name"], spec.get("root"), subset=spec.get("subset"),
+                                           val_fraction=spec.get("val_fraction", 0.1), seed=seed)
+        return self._data[key]
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _RungCheck(Callback):
+    """At each rung epoch: record the partial objective vector, stop if enough trials dominate it."""
+
+    def __init__(self, config: TrialConfig, static: ModelMetrics, runtime: TrialRuntime, data: DataSplits,
+                 trial_key: str, on_rung: Callable[[int, list[float]], None] | None) -> None:
+        self.config, self.static, self.runtime, self.data = config, static, runtime, data
+        self.trial_key, self.on_rung = trial_key, on_rung
+        self.stopped_at: int | None = None
+
+    def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
+        epoch = ctx.epoch + 1
+        if epoch not in self.runtime.rungs.epochs or self.runtime.rung_store is None:
+            return
+        vector = self._partial(ctx, record)
+        store = self.runtime.rung_store
+        others = store.others(self.config.study, self.trial_key, epoch)
+        store.record(self.config.study, self.trial_key, epoch, vector)
+        if self.on_rung is not None:
+            self.on_rung(epoch, vector)
+        if should_stop(vector, others, self.runtime.directions,
+                       dominated_fraction=self.runtime.rungs.dominated_fraction,
+                       min_trials=self.runtime.rungs.min_trials):
+            self.stopped_at = epoch
+            ctx.stop = True
+
+    def _partial(self, ctx: FitContext, record: dict[str, Any]) -> list[float]:
+        values = []
+        activity = None
+        for name in self.config.objectives:
+            if name == "accuracy":
+                values.append(float(record.get("val_accuracy", record.get("train_accuracy", 0.0))))
+            elif name in ("sops", "energy"):
+                if activity is None:
+                    activity = measure_activity(ctx.model, self.data.val if len(self.data.val) else
+                                                self.data.test, max_batches=2, device=ctx.device)
+                values.append(activity.sops if name == "sops" else activity.energy_pj * 1e-6)
+            else:
+                values.append(float(getattr(self.static, {"params": "nonzero_weights"}.get(name, name))))
+        return values
+
+
+def _objective_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Objectives read validation accuracy (model selection must not see the test set)."""
+    out = dict(metrics)
+    out["test_accuracy"] = metrics["accuracy"]
+    if metrics.get("val_accuracy") is not None:
+        out["accuracy"] = metrics["val_accuracy"]
+    out["energy"] = metrics.get("energy_uj")
+    out["params"] = metrics.get("nonzero_weights")
+    return out
+
+
+def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | None = None,
+              on_rung: Callable[[int, list[float]], None] | None = None,
+              on_phase: Callable[[str], None] | None = None) -> TrialResult:
+    """Run one trial; see the module docstring."""
+    start = time.perf_counter()
+    spec = get_pruner(config.pruner)
+    data = runtime.data(config.data, config.seed)
+    info = data.info
+    budget = Budget(**config.budget)
+    model_args = dict(config.model)
+    name = model_args.pop("name")
+
+    def fresh() -> torch.nn.Module:
+        with seeded(config.seed):
+            return build_model(name, num_classes=info.num_classes, in_channels=info.in_channels,
+                               image_size=info.image_size, **model_args)
+
+    model = fresh()
+    pretrained, cache_hit = False, False
+    if not spec.from_scratch and budget.pretrain_epochs > 0 and runtime.cache is not None:
+        def pretrain() -> torch.nn.Module:
+            if on_phase:
+                on_phase("pretrain")
+            dense = fresh()
+            fit(dense, data.train, val=data.val, epochs=budget.pretrain_epochs, batch_size=budget.batch_size,
+                lr=budget.lr, optimizer=budget.optimizer, seed=config.seed, device=runtime.device,
+                quiet=runtime.quiet, desc="pretrain")
+            return dense
+
+        state, cache_hit = runtime.cache.get_or_train(config.cache_key(), pretrain)
+        model.load_state_dict(state)
+        pretrained = True
+    key = trial_key or f"{config.trial}"
+    checks: list[_RungCheck] = []
+
+    def callbacks(static: ModelMetrics) -> list[Callback]:
+        if not runtime.rungs.epochs:
+            return []
+        checks.append(_RungCheck(config, static, runtime, data, key, on_rung))
+        return checks[-1:]
+
+    outcome = run_pruning(config.pruner, model, data, sparsity=config.sparsity,
+                          hyperparameters=config.hyperparameters, budget=budget, seed=config.seed,
+                          device=runtime.device, quiet=runtime.quiet, pretrained=pretrained,
+                          finetune_callbacks=callbacks, on_phase=on_phase)
+    metrics = _objective_metrics(outcome.metrics)
+    metrics["seconds"] = time.perf_counter() - start
+    artifacts = _save(config, outcome, runtime) if runtime.save_artifacts else {}
+    return TrialResult(config=config, metrics=metrics, dense=outcome.dense, history=outcome.history,
+                       artifacts=artifacts, stopped_at=checks[0].stopped_at if checks else None,
+                       cache_hit=cache_hit)
+
+
+def _save(config: TrialConfig, outcome: Any, runtime: TrialRuntime) -> dict[str, str]:
+    folder = runtime.run_dir / "trials" / f"{config.trial:05d}"
+    masks = atomic_torch_save(outcome.masks, folder / "masks.pt")
+    if outcome.structured:
+        model = save_compact(folder / "model_compact.pt", outcome.model)
+    else:
+        model = save_sparse(folder / "model_sparse.pt", outcome.model, outcome.masks)
+    cfg = atomic_write_bytes(folder / "config.json", config.to_json().encode())
+    return {"masks": str(masks), "model": str(model), "config": str(cfg)}

@@ -1,0 +1,100 @@
+"""`snnprune search` and `snnprune worker`: run a search, or join one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snnprune.errors import UserError
+
+from ._app import cli, emit
+from ._options import json_option
+
+__all__: list[str] = []
+
+
+def _human(summary: dict) -> str:
+    lines = [f"study {summary['study']}: {summary['complete']} complete, {summary['pruned']} stopped early, "
+             f"{summary['failed']} failed  (storage {summary['storage']})"]
+    if summary.get("all_failed"):
+        lines.append(f"  {summary['all_failed']}")
+    metrics = summary.get("metrics") or []
+    for item in summary["pareto"]:
+        values = ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, item["values"]))
+        lines.append(f"  pareto trial {item['trial']:>4}: {item['pruner']} @ {item['sparsity']:.3f}  {values}")
+    lines.append(f"  run folder {summary['run_dir']}; inspect with: snnprune dashboard {summary['run_dir']}")
+    return "\n".join(lines)
+
+
+@cli.command("search")
+@click.argument("space_file")
+@click.option("--trials", "-n", type=int, default=None, help="Trials to finish in all (default: the space's).")
+@click.option("--timeout", type=float, default=None, help="Stop starting trials after this many seconds.")
+@click.option("--storage", default=None, help="Optuna URL or journal file path (default sqlite in the run folder).")
+@click.option("--study", default=None, help="Study name (default: the space's).")
+@click.option("--backend", type=click.Choice(["optuna", "ray"]), default="optuna", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (auto, ray://host:port); --backend ray.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--seed", type=int, default=None, help="Override the space's seed.")
+@click.option("--out", type=click.Path(), default="runs", show_default=True, help="Parent of the run folder.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@json_option
+def search_cmd(space_file: str, trials: int | None, timeout: float | None, storage: str | None,
+               study: str | None, backend: str, address: str | None, workers: int, seed: int | None,
+               out: str, device: str, quiet: bool, as_json: bool) -> None:
+    """Search the pruners and hyperparameters of SPACE_FILE (a YAML file or a built-in name)."""
+    from snnprune.spaces import load_space
+
+    space = load_space(space_file)
+    overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials)) if v is not None}
+    if overrides:
+        space = space.with_overrides(**overrides)
+    run_dir = Path(out) / space.study
+    if backend == "ray":
+        from snnprune.search import ray_optimize
+
+        summary = ray_optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
+                               address=address, device=device, quiet=quiet or as_json)
+    else:
+        if address:
+            raise UserError("--address is for --backend ray")
+        from snnprune.search import optimize
+
+        summary = optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
+                           workers=workers, device=device, quiet=quiet or as_json)
+    emit(summary, as_json, _human(summary))
+
+
+@cli.command("worker")
+@click.option("--storage", required=True, help="The study's Optuna storage (URL or journal file).")
+@click.option("--study", required=True, help="The study to join.")
+@click.option("--trials", "-n", type=int, default=None, help="Trials for this worker (default: until the study has its total).")
+@click.option("--out", type=click.Path(), default="runs", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+@json_option
+def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: str, quiet: bool,
+               as_json: bool) -> None:
+    """Join a running study from any machine: the space is read from the study itself."""
+    import optuna
+
+    from snnprune.search import open_storage, run_worker, summarize
+    from snnprune.spaces import parse_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    handle = open_storage(storage, heartbeat=False)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=handle)
+    except KeyError:
+        raise UserError(f"no study {study!r} in that storage") from None
+    if "space" not in loaded.user_attrs:
+        raise UserError(f"study {study!r} was not created by snnprune (no space attached)")
+    space = parse_space(loaded.user_attrs["space"], source=f"study {study}")
+    run_dir = Path(out) / study
+    total = space.trials if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
+    run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,
+               quiet=True, progress=not (quiet or as_json))
+    summary = summarize(optuna.load_study(study_name=study, storage=handle), storage=storage, run_dir=run_dir)
+    emit(summary, as_json, _human(summary))

@@ -1,0 +1,284 @@
+"""`load_space` and `parse_space`: a YAML file, or plain data, to a validated `SearchSpace`.
+
+Each section has its own small reader; all of them reject unknown keys, wrong types and values
+out of range with one line naming the file and the dotted key (``budget.finetune_epochs``,
+``objectives[1].direction``), so a typo never silently falls back to a default.
+
+``load_space("demo")`` finds the built-in ``demo.yaml`` so a new user's first search needs no
+file of their own; an existing path always wins over a built-in of the same name, so a user's
+edited copy in the working folder is the one read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._common import (check_keys, fail, join, one_line, read_choice, read_float, read_int, read_mapping,
+                      read_optional_str, read_str)
+from ._pruners import parse_pruners
+from ._schema import (METRICS, OPS, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources, Rungs,
+                      SearchSpace)
+
+__all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_yaml"]
+
+TOP_KEYS = ("study", "model", "data", "budget", "pruners", "objectives", "constraints", "resources", "rungs",
+            "sampler", "seed", "trials", "timeout")
+MAX_OBJECTIVES = 3
+_STUDY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]+)\s*(>=|<=|>|<)\s*(\S+)\s*$")
+
+
+def builtin_spaces() -> dict[str, Path]:
+    """Name (the file's stem) -> path of every built-in space, sorted by name."""
+    folder = Path(str(resources.files("snnprune.spaces")))
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def resolve_space(path_or_name: str | os.PathLike[str]) -> Path:
+    """The file to read: an existing path, else a built-in named ``demo`` or ``demo.yaml``."""
+    path = Path(os.fspath(path_or_name)).expanduser()
+    if path.is_file():
+        return path
+    builtins = builtin_spaces()
+    name = path.name[:-5] if path.name.endswith(".yaml") else path.name
+    if path.parent == Path(".") and name in builtins:
+        return builtins[name]
+    if path.exists():
+        fail(str(path), "", "is not a file")
+    fail(str(path), "", f"no such file, and no built-in space of that name; built-in: {', '.join(builtins)}")
+
+
+def read_yaml(path: Path) -> object:
+    """The parsed document, or one line with the file, line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        fail(str(path), "", f"cannot read it: {one_line(err)}")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or err
+        context = getattr(err, "context", None)
+        detail = f"{context}, {problem}" if context else str(problem)
+        fail(where, "", f"YAML syntax error: {one_line(detail)}")
+
+
+def load_space(path_or_name: str | os.PathLike[str]) -> SearchSpace:
+    """Read and validate a search space from a YAML file or a built-in name.
+
+    >>> space = load_space("demo")
+    >>> space.data.name, space.pruner_names[0]
+    ('digits', 'criticality-unstructured')
+    """
+    path = resolve_space(path_or_name)
+    document = read_yaml(path)
+    if document is None:
+        fail(str(path), "", "the file is empty; a search space needs at least pruners and objectives")
+    return parse_space(document, source=str(path))
+
+
+def parse_space(mapping: Any, source: str = "<dict>") -> SearchSpace:
+    """Validate ``mapping`` (a parsed YAML/JSON document) into a `SearchSpace`.
+
+    ``source`` names the file in every message. A missing ``study`` takes the file's stem.
+    """
+    if not isinstance(mapping, Mapping):
+        fail(source, "", f"a search space must be a mapping with keys {', '.join(TOP_KEYS)}; "
+                         f"got {type(mapping).__name__}")
+    raw = read_mapping(mapping, source, "")
+    check_keys(raw, TOP_KEYS, source, "")
+    budget = _budget(raw.get("budget"), source)
+    return SearchSpace(
+        study=_study(raw.get("study"), source),
+        model=_model(raw.get("model"), source),
+        data=_data(raw.get("data"), source),
+        budget=budget,
+        pruners=parse_pruners(raw.get("pruners"), source),
+        objectives=_objectives(raw.get("objectives"), source),
+        constraints=_constraints(raw.get("constraints"), source),
+        resources=_resources(raw.get("resources"), source),
+        rungs=_rungs(raw.get("rungs"), budget.finetune_epochs, source),
+        sampler=read_choice(raw.get("sampler", "tpe"), SAMPLERS, source, "sampler", "sampler"),
+        seed=read_int(raw.get("seed", 0), source, "seed", low=0, high=2**32 - 1),
+        trials=read_int(raw.get("trials", 20), source, "trials", low=1),
+        timeout=None if raw.get("timeout") is None else read_float(raw["timeout"], source, "timeout",
+                                                                    low=0.0, low_open=True),
+        source=source,
+    )
+
+
+def _study(raw: Any, source: str) -> str:
+    if raw is None:
+        if source.startswith("<"):
+            fail(source, "study", "missing; give the study a name")
+        raw = Path(source).stem
+    if not isinstance(raw, str) or not _STUDY.match(raw):
+        fail(source, "study", f"{raw!r} is not a usable name (letters, digits, '.', '_', '-'; it names "
+                              "the folder runs/<study>)")
+    return raw
+
+
+def _model(raw: Any, source: str) -> ModelSpec:
+    from snnprune.models import NEURONS, SURROGATES, list_models
+
+    block = read_mapping(raw, source, "model")
+    check_keys(block, [f.name for f in dataclasses.fields(ModelSpec)], source, "model")
+    d = ModelSpec()
+    neuron = read_choice(block.get("neuron", d.neuron), NEURONS, source, "model.neuron", "neuron")
+    tau = read_float(block.get("tau", d.tau), source, "model.tau", low=1.0 if neuron == "lif" else 0.0,
+                     low_open=True)
+    return ModelSpec(
+        name=read_choice(block.get("name", d.name), list_models(), source, "model.name", "model"),
+        width=read_float(block.get("width", d.width), source, "model.width", low=0.0, low_open=True),
+        T=read_int(block.get("T", d.T), source, "model.T", low=1, high=1000),
+        neuron=neuron,
+        tau=tau,
+        v_threshold=read_float(block.get("v_threshold", d.v_threshold), source, "model.v_threshold",
+                               low=0.0, low_open=True),
+        surrogate=read_choice(block.get("surrogate", d.surrogate), SURROGATES, source, "model.surrogate",
+                              "surrogate"),
+        alpha=read_float(block.get("alpha", d.alpha), source, "model.alpha", low=0.0, low_open=True),
+    )
+
+
+def _data(raw: Any, source: str) -> DataSpec:
+    from snnprune.data import list_datasets
+
+    block = read_mapping(raw, source, "data")
+    check_keys(block, [f.name for f in dataclasses.fields(DataSpec)], source, "data")
+    d = DataSpec()
+    subset = block.get("subset")
+    if subset is not None:
+        if isinstance(subset, int) and not isinstance(subset, bool):
+            subset = read_int(subset, source, "data.subset", low=1)
+        else:
+            subset = read_float(subset, source, "data.subset", low=0.0, high=1.0, low_open=True)
+    return DataSpec(
+        name=read_choice(block.get("name", d.name), list_datasets(), source, "data.name", "data set"),
+        root=read_optional_str(block.get("root"), source, "data.root"),
+        subset=subset,
+        val_fraction=read_float(block.get("val_fraction", d.val_fraction), source, "data.val_fraction",
+                                low=0.0, high=0.5),
+    )
+
+
+def _budget(raw: Any, source: str) -> Any:
+    from snnprune.engine import OPTIMIZERS
+    from snnprune.pruners import Budget
+
+    block = read_mapping(raw, source, "budget")
+    fields = dataclasses.fields(Budget)
+    check_keys(block, [f.name for f in fields], source, "budget")
+    values: dict[str, Any] = {}
+    for f in fields:
+        key, default = join("budget", f.name), getattr(Budget(), f.name)
+        value = block.get(f.name, default)
+        if f.name == "optimizer":
+            values[f.name] = read_choice(value, OPTIMIZERS, source, key, "optimizer")
+        elif isinstance(default, bool):
+            values[f.name] = value if isinstance(value, bool) else fail(source, key, "must be true or false")
+        elif isinstance(default, int):
+            values[f.name] = read_int(value, source, key, low=1 if f.name == "batch_size" else 0)
+        elif isinstance(default, float):
+            values[f.name] = read_float(value, source, key, low=0.0, low_open=True)
+        else:
+            values[f.name] = read_str(value, source, key)
+    return Budget(**values)
+
+
+def _list(raw: Any, source: str, key: str) -> list[Any]:
+    if raw is None:
+        return []
+    if isinstance(raw, (str, Mapping)):
+        return [raw]
+    if not isinstance(raw, list):
+        fail(source, key, f"must be a list, got {raw!r}")
+    return raw
+
+
+def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:
+    items = _list(raw, source, "objectives")
+    if not items:
+        fail(source, "objectives", f"missing; name 1 to {MAX_OBJECTIVES} of {', '.join(METRICS)}")
+    if len(items) > MAX_OBJECTIVES:
+        fail(source, "objectives", f"{len(items)} objectives; at most {MAX_OBJECTIVES} are allowed")
+    out: list[Objective] = []
+    for i, item in enumerate(items):
+        key = f"objectives[{i}]"
+        if isinstance(item, Mapping):
+            check_keys(item, ("name", "direction"), source, key)
+            name = read_choice(item.get("name"), METRICS, source, join(key, "name"), "objective")
+            direction = read_choice(item.get("direction", METRICS[name]), ("maximize", "minimize"), source,
+                                    join(key, "direction"), "direction")
+        else:
+            name = read_choice(item, METRICS, source, key, "objective")
+            direction = METRICS[name]
+        if any(o.name == name for o in out):
+            fail(source, key, f"duplicate objective {name!r}; each metric may appear once")
+        out.append(Objective(name, direction))
+    return tuple(out)
+
+
+def _constraints(raw: Any, source: str) -> tuple[Constraint, ...]:
+    out = []
+    for i, item in enumerate(_list(raw, source, "constraints")):
+        key = f"constraints[{i}]"
+        if isinstance(item, str):
+            match = _CONSTRAINT.match(item)
+            if not match:
+                fail(source, key, f"{item!r} is not 'metric op value' with op one of {', '.join(OPS)}")
+            metric, op, value = match.groups()
+            sub = ("", "", "")
+        else:
+            block = read_mapping(item, source, key)
+            check_keys(block, ("metric", "op", "value"), source, key)
+            metric, op, value = block.get("metric"), block.get("op"), block.get("value")
+            sub = (".metric", ".op", ".value")
+        metric = read_choice(metric, METRICS, source, key + sub[0], "metric")
+        op = read_choice(op, OPS, source, key + sub[1], "operator")
+        out.append(Constraint(metric, op, read_float(value, source, key + sub[2])))
+    return tuple(out)
+
+
+def _resources(raw: Any, source: str) -> Resources:
+    block = read_mapping(raw, source, "resources")
+    check_keys(block, ("cpu", "gpu"), source, "resources")
+    cpu = read_float(block.get("cpu", 1.0), source, "resources.cpu", low=0.0, low_open=True)
+    gpu = read_float(block.get("gpu", 0.0), source, "resources.gpu", low=0.0, high=8.0)
+    if gpu > 1 and not gpu.is_integer():
+        fail(source, "resources.gpu", f"{gpu} GPUs: fractions are allowed below 1 only (Ray's rule)")
+    return Resources(cpu, gpu)
+
+
+def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
+    block = {"epochs": raw} if isinstance(raw, list) else read_mapping(raw, source, "rungs")
+    check_keys(block, ("epochs", "dominated_fraction", "min_trials"), source, "rungs")
+    epochs_raw = block.get("epochs") or []
+    if not isinstance(epochs_raw, list):
+        fail(source, "rungs.epochs", f"must be a list of fine-tune epochs, got {epochs_raw!r}")
+    epochs: list[int] = []
+    for i, value in enumerate(epochs_raw):
+        key = f"rungs.epochs[{i}]"
+        epoch = read_int(value, source, key, low=1)
+        if epochs and epoch <= epochs[-1]:
+            fail(source, key, f"rung epochs must increase, got {epoch} after {epochs[-1]}")
+        if epoch >= finetune_epochs:
+            fail(source, key, f"rung at epoch {epoch} must be < budget.finetune_epochs ({finetune_epochs})")
+        epochs.append(epoch)
+    d = Rungs()
+    return Rungs(
+        epochs=tuple(epochs),
+        dominated_fraction=read_float(block.get("dominated_fraction", d.dominated_fraction), source,
+                                      "rungs.dominated_fraction", low=0.0, high=1.0, low_open=True),
+        min_trials=read_int(block.get("min_trials", d.min_trials), source, "rungs.min_trials", low=1),
+    )

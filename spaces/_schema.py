@@ -1,0 +1,239 @@
+"""The search space as frozen, backend-neutral data: what to prune, how to score it, how to search.
+
+A `SearchSpace` is what `snnprune.spaces.load_space` returns and what every search backend in
+`snnprune.search` consumes; the converters to Optuna and Ray live there, not here. Every class
+has ``to_dict()`` so that a space round-trips through JSON/YAML:
+``parse_space(space.to_dict()) == space``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._dists import Distribution
+
+if TYPE_CHECKING:
+    from snnprune.pruners import Budget
+
+__all__ = ["DIRECTIONS", "METRICS", "OPS", "SAMPLERS", "Constraint", "DataSpec", "ModelSpec", "Objective",
+           "Resources", "Rungs", "SearchSpace", "default_budget"]
+
+Direction = Literal["maximize", "minimize"]
+Sampler = Literal["tpe", "nsga2", "random"]
+
+#: Metrics a trial reports that a space may optimise or constrain, with their natural direction.
+METRICS: dict[str, Direction] = {"accuracy": "maximize", "macs": "minimize", "params": "minimize",
+                                 "sparsity": "maximize", "sops": "minimize", "energy": "minimize"}
+DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random")
+OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le,
+                                                  ">": operator.gt, "<": operator.lt}
+
+
+def default_budget() -> Budget:
+    """`snnprune.pruners.Budget()`, imported late so that reading a space needs no torch."""
+    from snnprune.pruners import Budget
+
+    return Budget()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The network every trial builds (`snnprune.models.build_model` arguments)."""
+
+    name: str = "cnn"
+    width: float = 1.0
+    T: int = 4
+    neuron: str = "lif"
+    tau: float = 2.0
+    v_threshold: float = 1.0
+    surrogate: str = "atan"
+    alpha: float = 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data set (`snnprune.data.load_dataset` arguments); ``root`` None = its default place."""
+
+    name: str = "digits"
+    root: str | None = None
+    subset: int | float | None = None
+    val_fraction: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric to optimise and its direction."""
+
+    name: str
+    direction: Direction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric op value``, e.g. accuracy >= 0.85: trials that break it are not on the front."""
+
+    metric: str
+    op: Literal[">=", "<=", ">", "<"]
+    value: float
+
+    def holds(self, measured: float) -> bool:
+        """Whether a trial's measured value satisfies the constraint."""
+        return OPS[self.op](measured, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "op": self.op, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks of a worker: CPU cores (> 0) and a GPU share in [0, 8]."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "gpu": self.gpu}
+
+
+@dataclass(frozen=True)
+class Rungs:
+    """Multi-fidelity stopping: at each fine-tune epoch in ``epochs`` a trial stops when its
+    partial (accuracy, cost) is dominated by at least ``dominated_fraction`` of the trials that
+    reached that rung, once ``min_trials`` have. No epochs = no stopping."""
+
+    epochs: tuple[int, ...] = ()
+    dominated_fraction: float = 0.5
+    min_trials: int = 4
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": list(self.epochs), "dominated_fraction": self.dominated_fraction,
+                "min_trials": self.min_trials}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search: model, data, budget, the pruners with their hyperparameter
+    distributions (several pruners = a categorical over pruners with conditional
+    hyperparameters), the objectives and constraints, resources, stopping rungs and sampler.
+
+    ``pruners`` maps each pruner name to its distributions, ``sparsity`` (the target) always
+    among them; treat it as read-only. ``source`` names the file for messages and is not part of
+    equality or of ``to_dict()``.
+    """
+
+    study: str
+    pruners: dict[str, dict[str, Distribution]]
+    objectives: tuple[Objective, ...]
+    model: ModelSpec = ModelSpec()
+    data: DataSpec = DataSpec()
+    budget: Budget = field(default_factory=default_budget)
+    constraints: tuple[Constraint, ...] = ()
+    resources: Resources = Resources()
+    rungs: Rungs = Rungs()
+    sampler: Sampler = "tpe"
+    seed: int = 0
+    trials: int = 20
+    timeout: float | None = None
+    source: str = field(default="<dict>", compare=False)
+
+    @property
+    def pruner_names(self) -> tuple[str, ...]:
+        return tuple(self.pruners)
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.objectives)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(o.direction for o in self.objectives)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data in the YAML layout (every value explicit): ``parse_space`` reads it back."""
+        return {
+            "study": self.study,
+            "model": self.model.to_dict(),
+            "data": self.data.to_dict(),
+            "budget": dataclasses.asdict(self.budget),
+            "pruners": {name: {hp: dist.to_dict() for hp, dist in dists.items()}
+                        for name, dists in self.pruners.items()},
+            "objectives": [o.to_dict() for o in self.objectives],
+            "constraints": [c.to_dict() for c in self.constraints],
+            "resources": self.resources.to_dict(),
+            "rungs": self.rungs.to_dict(),
+            "sampler": self.sampler,
+            "seed": self.seed,
+            "trials": self.trials,
+            "timeout": self.timeout,
+        }
+
+    def to_yaml(self) -> str:
+        """The space as YAML text (for `snnprune search --show-space` and exported runs)."""
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def fingerprint(self) -> str:
+        """sha256 of what defines a trial's starting point and results: model, data, budget, seed.
+
+        Key order and int/float spelling (``1`` vs ``1.0``) do not change it; the data root does
+        not either (the same data set read from another folder is the same data), so caches
+        keyed by it can be shared between machines.
+        """
+        data = self.data.to_dict()
+        data.pop("root")
+        payload = {"model": self.model.to_dict(), "data": data,
+                   "budget": dataclasses.asdict(self.budget), "seed": self.seed}
+        text = json.dumps(_canonical(payload), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def with_overrides(self, **overrides: Any) -> SearchSpace:
+        """A new, re-validated space with top-level fields replaced (``study``, ``seed``,
+        ``trials``, ``timeout``, ``sampler``) or ``data_root``: what the CLI flags change."""
+        from ._common import fail
+        from ._parse import parse_space
+
+        allowed = ("study", "seed", "trials", "timeout", "sampler", "data_root")
+        raw = self.to_dict()
+        for key, value in overrides.items():
+            if key not in allowed:
+                fail(self.source, key, f"cannot be overridden; allowed: {', '.join(allowed)}")
+            if key == "data_root":
+                raw["data"]["root"] = value
+            else:
+                raw[key] = value
+        return parse_space(raw, source=self.source)
+
+
+def _canonical(value: Any) -> Any:
+    """Integral floats as ints, recursively, so 1 and 1.0 hash alike."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

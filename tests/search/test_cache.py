@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from snnprune.search import DenseCache
+from snnprune.search._cache import cache_digest
+
+
+def _model():
+    return torch.nn.Linear(3, 2)
+
+
+def test_trains_once_and_then_hits(tmp_path):
+    cache = DenseCache(tmp_path)
+    calls = []
+
+    def train():
+        calls.append(1)
+        return _model()
+
+    key = {"model": "cnn", "seed": 0}
+    s1, hit1 = cache.get_or_train(key, train)
+    s2, hit2 = cache.get_or_train(dict(reversed(list(key.items()))), train)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_concurrent_requests_train_once(tmp_path):
+    cache = DenseCache(tmp_path)
+    calls, results = [], []
+
+    def train():
+        calls.append(1)
+        return _model()
+
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_train({"k": 1}, train)[1]))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sorted(results) == [False, True, True, True]
+
+
+def test_corrupt_entry_is_retrained(tmp_path):
+    cache = DenseCache(tmp_path)
+    key = {"k": 2}
+    cache.path_for(key).write_bytes(b"garbage")
+    _, hit = cache.get_or_train(key, _model)
+    assert hit is False
+    _, hit = cache.get_or_train(key, _model)
+    assert hit is True
+
+
+def test_digest_is_order_independent():
+    assert cache_digest({"a": 1, "b": [1, 2]}) == cache_digest({"b": [1, 2], "a": 1})
+    assert cache_digest({"a": 1}) != cache_digest({"a": 2})

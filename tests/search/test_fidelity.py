@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from snnprune.search import RungStore, dominates, should_stop
+
+DIRS = ("maximize", "minimize")
+
+
+def test_dominates_respects_directions():
+    assert dominates([0.9, 10], [0.8, 20], DIRS)
+    assert not dominates([0.9, 30], [0.8, 20], DIRS)
+    assert not dominates([0.9, 10], [0.9, 10], DIRS)  # equal is not domination
+    assert dominates([0.9, 10], [0.9, 11], DIRS)
+
+
+def test_rule_on_synthetic_curves():
+    # four trials reached the rung; three dominate the newcomer -> stop at fraction 0.5
+    others = [[0.95, 100], [0.9, 120], [0.93, 90], [0.5, 10]]
+    assert should_stop([0.8, 150], others, DIRS, dominated_fraction=0.5, min_trials=4)
+    # a trial on the front is never stopped
+    assert not should_stop([0.96, 80], others, DIRS, dominated_fraction=0.5, min_trials=4)
+    # too few trials reached the rung to judge
+    assert not should_stop([0.1, 1e9], others[:3], DIRS, dominated_fraction=0.5, min_trials=4)
+    # a stricter fraction keeps it
+    assert not should_stop([0.8, 150], others, DIRS, dominated_fraction=1.0, min_trials=4)
+
+
+def test_rule_does_not_favour_one_objective():
+    # cheap but inaccurate trials are not stopped just because accuracy is low
+    others = [[0.95, 100], [0.94, 110], [0.96, 105], [0.93, 120]]
+    assert not should_stop([0.6, 10], others, DIRS, dominated_fraction=0.5, min_trials=4)
+
+
+def test_rung_store_shares_records(tmp_path):
+    store = RungStore(tmp_path / "rungs.db")
+    store.record("s", "1", 1, [0.9, 10])
+    store.record("s", "2", 1, [0.8, 20])
+    store.record("other", "3", 1, [0.1, 1])
+    store.record("s", "1", 2, [0.95, 10])
+    again = RungStore(tmp_path / "rungs.db")
+    assert sorted(again.others("s", "3", 1)) == [[0.8, 20], [0.9, 10]]
+    assert again.others("s", "1", 1) == [[0.8, 20]]

@@ -1,0 +1,129 @@
+"""The Ray Tune backend writes the same Optuna study as the Optuna backend.
+
+One local Ray (2 CPUs) serves the module; the runs share a parent folder, so they share the
+dense-checkpoint cache and only the first trial pre-trains.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import optuna
+import pytest
+import yaml
+
+from snnprune.errors import UserError
+
+ray = pytest.importorskip("ray")
+
+from snnprune.search._ray import PAYLOAD, _check_resources, _DefineByRun, _searcher_class, ray_optimize  # noqa: E402
+from snnprune.search._storage import open_storage  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return tmp_path_factory.mktemp("ray")
+
+
+def test_trials_land_in_the_optuna_study(local_ray, base, tiny_space):
+    run_dir = base / "api"
+    summary = ray_optimize(tiny_space(study="api", trials=2), run_dir=run_dir, quiet=True)
+    assert (summary["trials"], summary["complete"], summary["failed"]) == (2, 2, 0)
+    study = optuna.load_study(study_name="api", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert study.metric_names == ["accuracy", "macs"]
+    assert study.user_attrs["space"]["study"] == "api"
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert len(trial.values) == 2
+        config, metrics = trial.user_attrs["config"], trial.user_attrs["metrics"]
+        assert config["trial"] == trial.number and config["pruner"] == "gmp"
+        assert config["sparsity"] == trial.params["gmp.sparsity"]  # the trial means what it says
+        assert trial.values == [metrics["accuracy"], metrics["macs"]]
+        assert os.path.exists(trial.user_attrs["artifacts"]["masks"])
+    assert (run_dir / "ray" / "api").is_dir()
+    # resume: the study already holds its trials, nothing more runs
+    again = ray_optimize(tiny_space(study="api", trials=2), run_dir=run_dir, quiet=True)
+    assert again["trials"] == 2
+
+
+def test_gpu_request_on_cpu_cluster_fails_at_once(local_ray, base, tiny_space):
+    space = tiny_space(study="gpu", resources={"cpu": 1, "gpu": 1})
+    start = time.perf_counter()
+    with pytest.raises(UserError, match="GPU .* but the Ray cluster has none"):
+        ray_optimize(space, run_dir=base / "gpu", quiet=True)
+    assert time.perf_counter() - start < 10
+
+
+def test_cli_search_with_ray_backend(local_ray, base, capsys, space_dict):
+    from snnprune.cli._app import main
+
+    space_file = base / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space_dict(study="from-yaml")))
+    db = base / "cli.db"
+    code = main(["search", str(space_file), "--backend", "ray", "--trials", "2", "--storage", f"sqlite:///{db}",
+                 "--study", "s", "--out", str(base), "--json"])
+    assert code == 0
+    objects = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(objects) == 1
+    summary = objects[0]
+    assert (summary["study"], summary["trials"], summary["complete"]) == ("s", 2, 2)
+    assert summary["run_dir"] == str((base / "s").resolve())
+
+
+# --- the searcher's bookkeeping, without running trials -------------------------------------------
+
+def _searcher(tmp_path, tiny_space):
+    from snnprune.search import make_sampler, open_study
+
+    space = tiny_space(study="hook")
+    url = f"sqlite:///{tmp_path / 'hook.db'}"
+    open_study(space, url)
+    searcher = _searcher_class()(space=_DefineByRun(space.to_dict(), "<test>", "hook"), metric=["accuracy", "macs"],
+                                 mode=["max", "min"], sampler=make_sampler(space), study_name="hook",
+                                 storage=open_storage(url, heartbeat=False))
+    return searcher, url
+
+
+def test_searcher_tells_pruned_and_failed_with_attributes(tmp_path, tiny_space):
+    searcher, url = _searcher(tmp_path, tiny_space)
+    outcomes = {
+        "a": {"attrs": {"metrics": {"accuracy": 0.9}}, "outcome": "complete", "values": [0.9, 100.0]},
+        "b": {"attrs": {"stopped_at_rung": 1, "partial_values": [0.2, 90.0]}, "outcome": "pruned",
+              "values": [0.2, 90.0]},
+        "c": {"attrs": {"fail_reason": "UserError: boom"}, "outcome": "fail"},
+    }
+    for trial_id, payload in outcomes.items():
+        config = searcher.suggest(trial_id)
+        assert config["snnprune_config"]["pruner"] == "gmp"
+        searcher.on_trial_complete(trial_id, result={PAYLOAD: json.dumps(payload), "accuracy": 0.0})
+    searcher.suggest("d")
+    searcher.close_unfinished()  # Tune never completed it: FAIL, not RUNNING forever
+    trials = optuna.load_study(study_name="hook", storage=url).trials
+    State = optuna.trial.TrialState
+    assert [t.state for t in trials] == [State.COMPLETE, State.PRUNED, State.FAIL, State.FAIL]
+    assert trials[0].values == [0.9, 100.0] and trials[0].user_attrs["metrics"] == {"accuracy": 0.9}
+    assert trials[1].values is None and trials[1].user_attrs["partial_values"] == [0.2, 90.0]
+    assert trials[2].user_attrs["fail_reason"] == "UserError: boom"
+    assert "without a result" in trials[3].user_attrs["fail_reason"]
+    assert all("config" in t.user_attrs for t in trials)
+
+
+def test_concurrency_from_cluster_resources(tiny_space):
+    assert _check_resources(tiny_space(resources={"cpu": 1}), {"CPU": 8}) == 8
+    assert _check_resources(tiny_space(resources={"cpu": 3}), {"CPU": 8}) == 2
+    assert _check_resources(tiny_space(resources={"cpu": 1, "gpu": 0.5}), {"CPU": 8, "GPU": 1}) == 2
+    with pytest.raises(UserError, match="4 CPUs per trial"):
+        _check_resources(tiny_space(resources={"cpu": 4}), {"CPU": 2})
