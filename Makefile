@@ -22,11 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/snnprune train --model cnn --dataset digits --epochs 5 --seed 0 --out runs/demo/dense
-	$(VENV)/bin/snnprune prune --pruner criticality-unstructured --sparsity 0.9 --model cnn --dataset digits \
-		--from runs/demo/dense/model.pt --seed 0 --out runs/demo/criticality-0.9
-	$(VENV)/bin/snnprune prune --pruner sca --sparsity 0.5 --model cnn --dataset digits \
-		--from runs/demo/dense/model.pt --seed 0 --out runs/demo/sca-0.5
+	$(VENV)/bin/snnprune search demo --out runs
+	$(VENV)/bin/snnprune report runs/demo
 
 test: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
@@ -36,6 +33,7 @@ test-all: install
 
 bench: install
 	$(PY) bench/throughput.py
+	$(PY) bench/overhead.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
