@@ -81,7 +81,7 @@ def main() -> None:
     # 1. NNI's L1NormPruner: one-shot masks, then fine-tuning with the masks held
     net = copy.deepcopy(model)
     pruner = L1NormPruner(net, l1_config(net, args.sparsity))
-    _, masks = pruner.compress()
+    pruner.compress()
     snnprune.fit(net, data.train, epochs=args.prune_epochs, lr=0.05, seed=0, device="cpu", quiet=True)
     masks = {k: {t: m for t, m in v.items() if m is not None} for k, v in pruner.get_masks().items()}
     pruner.unwrap_model()  # NNI's unwrap keeps the raw weights; compact applies the masks
@@ -89,10 +89,10 @@ def main() -> None:
 
     # 2. our SCA pruner, the same way: config_list, evaluator, compress(), get_masks(), unwrap_model()
     net = copy.deepcopy(model)
-    evaluator = make_evaluator(net, data.train, lr=0.05, seed=0, device="cpu", evaluate_on=data.val)
+    evaluator = make_evaluator(net, data.train, lr=0.05, seed=0, device="cpu")
     config_list = [{"op_types": ["Conv2d"], "sparse_ratio": args.sparsity}]
     pruner = SCAPruner(net, config_list, evaluator)
-    _, masks = pruner.compress(max_epochs=args.prune_epochs)
+    pruner.compress(max_epochs=args.prune_epochs)  # trains through the evaluator while it prunes
     masks = pruner.get_masks()
     pruner.unwrap_model()  # ours bakes the masks into the weights first
     rows.append(report("sca", dense, net, masks, data))

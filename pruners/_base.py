@@ -169,12 +169,16 @@ class SNNPruner(Pruner):
                 buf[revived.expand_as(buf)] = 0
 
     def get_masks(self) -> Masks:
-        return {name: dict(targets) for name, targets in super().get_masks().items()}
+        """NNI's masks, without the None entries NNI keeps for absent targets (a conv's bias)."""
+        return {name: {t: m for t, m in targets.items() if m is not None}
+                for name, targets in super().get_masks().items()}
 
     def unwrap_model(self) -> None:
-        """Bake the masks into the weights, then give back the plain model (as NNI does)."""
-        if self._is_wrapped:
-            self.bake_masks()
+        """Bake the masks into the weights, then give back the plain model (as NNI does).
+        A second call does nothing."""
+        if not self._is_wrapped:
+            return
+        self.bake_masks()
         super().unwrap_model()
 
     # ----- the schedule: subclasses override these no-ops -----------------------------------

@@ -28,12 +28,13 @@ class ChannelStat:
         self.counts: dict[str, int] = {}
 
     def __call__(self, neuron: str, potential: torch.Tensor) -> None:
-        s = self.fn(potential)
+        samples = int(potential.shape[1])
+        s = self.fn(potential)  # may overwrite `potential`: the recorder hands over a fresh tensor
         if neuron in self.sums:
             self.sums[neuron] += s
         else:
             self.sums[neuron] = s.clone()
-        self.counts[neuron] = self.counts.get(neuron, 0) + int(potential.shape[1])
+        self.counts[neuron] = self.counts.get(neuron, 0) + samples
 
     def mean(self, neuron: str) -> torch.Tensor | None:
         if neuron not in self.sums or not self.counts.get(neuron):
@@ -49,12 +50,12 @@ def criticality_stat(v_threshold: float = 1.0, alpha: float = 2.0,
                      aggregation: Literal["max", "mean"] = "max",
                      fn: Literal["derivative", "primitive"] = "derivative") -> ChannelStat:
     """Criticality per channel, averaged over the samples seen since the last reset."""
-    return ChannelStat(lambda h: criticality_sum(h, v_threshold, alpha, aggregation, fn))
+    return ChannelStat(lambda h: criticality_sum(h, v_threshold, alpha, aggregation, fn, inplace=True))
 
 
 def activity_stat(normalize: bool = True) -> ChannelStat:
     """SCA channel activity per channel, averaged over the samples seen since the last reset."""
-    return ChannelStat(lambda h: channel_activity_sum(h, normalize))
+    return ChannelStat(lambda h: channel_activity_sum(h, normalize, inplace=True))
 
 
 class EffectiveGradient:

@@ -80,17 +80,23 @@ def pre_reset_potential(node: nn.Module, x_seq: torch.Tensor, v_seq: torch.Tenso
     """H[t] for every step, from the input X[t] and the stored post-reset trace V[t].
 
     The sequence must start from the reset state (the engine resets the net before each batch),
-    so V[-1] = v_reset. LIF (decay_input): H = V + (X - (V - v_reset)) / tau; IF: H = V + X.
+    so V[-1] = v_reset. LIF (decay_input): H = V + (X + v_reset - V) / tau, a `lerp` from V
+    towards X + v_reset (one fused pass); IF: H = V + X. Returns a new tensor the caller owns.
     """
     v_reset = float(getattr(node, "v_reset", 0.0) or 0.0)
+    h = torch.empty_like(x_seq)
+    if isinstance(node, neuron.LIFNode) and node.decay_input:
+        weight = 1.0 / node.tau
+        target = x_seq if v_reset == 0.0 else x_seq + v_reset
+        torch.lerp(v_seq[:-1], target[1:], weight, out=h[1:])
+        torch.add(target[0] * weight, v_reset * (1.0 - weight), out=h[0])
+        return h
     v_prev = torch.empty_like(v_seq)
     v_prev[0] = v_reset
     v_prev[1:] = v_seq[:-1]
-    if isinstance(node, neuron.LIFNode):
-        if node.decay_input:
-            return v_prev + (x_seq - (v_prev - v_reset)) / node.tau
-        return v_prev - (v_prev - v_reset) / node.tau + x_seq
-    return v_prev + x_seq
+    if isinstance(node, neuron.LIFNode):  # decay_input=False
+        return torch.add(v_prev - (v_prev - v_reset) / node.tau, x_seq, out=h)
+    return torch.add(v_prev, x_seq, out=h)
 
 
 PotentialCallback = Callable[[str, torch.Tensor], None]
