@@ -9,6 +9,7 @@ network on the same batches three ways, in alternating rounds so machine noise h
     off          plain `snnprune.fit`
     activity     fit with a recorder on every channel group's neuron feeding `activity_stat()`
     criticality  the same feeding `criticality_stat()`
+    .../4        the same with ``stat_every=4`` (one training batch in four recorded)
 
 and prints the median time per step of each and the ratios hooks-on / hooks-off (target:
 <= 1.05). ``--profile`` adds a torch.profiler table of one hooked run.
@@ -35,14 +36,20 @@ MODES: dict[str, Callable[[], ChannelStat] | None] = {
     "off": None,
     "activity": activity_stat,
     "criticality": criticality_stat,
+    "activity/4": activity_stat,      # stat_every=4: one training batch in four recorded
+    "criticality/4": criticality_stat,
 }
 
 
+def every_of(mode: str) -> int:
+    return int(mode.split("/")[1]) if "/" in mode else 1
+
+
 def step_time(net: torch.nn.Module, split: snnprune.data.Split, stat: ChannelStat | None, *, steps: int,
-              batch_size: int, seed: int) -> float:
+              batch_size: int, seed: int, every: int = 1) -> float:
     """Seconds per training step of `fit`, with the recorder feeding ``stat`` when given."""
     neurons = [g.neuron for g in net.channel_groups()]
-    recorder = PotentialRecorder(net, neurons, stat) if stat is not None else None
+    recorder = PotentialRecorder(net, neurons, stat, every=every) if stat is not None else None
     try:
         start = time.perf_counter()
         result = snnprune.fit(net, split, epochs=10**6, max_steps=steps, batch_size=batch_size, lr=0.05,
@@ -63,7 +70,8 @@ def profile(net: torch.nn.Module, split: snnprune.data.Split, mode: str, *, step
 
     factory = MODES[mode]
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        step_time(net, split, factory() if factory else None, steps=steps, batch_size=batch_size, seed=0)
+        step_time(net, split, factory() if factory else None, steps=steps, batch_size=batch_size, seed=0,
+                  every=every_of(mode))
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18)
 
 
@@ -93,13 +101,13 @@ def main() -> None:
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for mode, factory in MODES.items():  # warm-up: first calls allocate and dispatch
         step_time(copy.deepcopy(base), data.train, factory() if factory else None, steps=3,
-                  batch_size=args.batch_size, seed=0)
+                  batch_size=args.batch_size, seed=0, every=every_of(mode))
     order = list(MODES)
     for r in range(args.rounds):
         for mode in order[r % len(order):] + order[: r % len(order)]:
             factory = MODES[mode]
             times[mode].append(step_time(copy.deepcopy(base), data.train, factory() if factory else None,
-                                         steps=steps, batch_size=args.batch_size, seed=r))
+                                         steps=steps, batch_size=args.batch_size, seed=r, every=every_of(mode)))
     median = {mode: statistics.median(values) for mode, values in times.items()}
     ratios = {mode: median[mode] / median["off"] for mode in MODES if mode != "off"}
     print(f"{args.model} x{args.width} on {args.dataset}, T={args.T}, batch {args.batch_size}, "
@@ -116,6 +124,7 @@ def main() -> None:
             "T": args.T, "batch_size": args.batch_size, "steps": steps, "rounds": args.rounds,
             "ms_per_step": {mode: value * 1e3 for mode, value in median.items()},
             "ratio_activity": ratios["activity"], "ratio_criticality": ratios["criticality"],
+            "ratio_activity_every4": ratios["activity/4"], "ratio_criticality_every4": ratios["criticality/4"],
             "target": 1.05, "machine": machine()})
 
 

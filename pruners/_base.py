@@ -26,9 +26,13 @@ from snnprune.engine import Callback, FitContext
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup, PotentialRecorder
 
-from ._registry import PrunerSpec, validate_hyperparameters
+from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
-__all__ = ["Masks", "SNNPruner", "default_config_list"]
+__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list"]
+
+#: The hyperparameter of every pruner that reads membrane potentials.
+STAT_EVERY = HyperParam("stat_every", "int", 1, 1, 64,
+                        help="gather potential statistics on every k-th training batch (1 = all)")
 
 Masks = dict[str, dict[str, torch.Tensor]]
 
@@ -212,7 +216,8 @@ class SNNPruner(Pruner):
         self._optimizer = optimizer
         names = self.potential_neurons()
         if names:
-            self._recorder = PotentialRecorder(self.bound_model, names, self.on_potential)
+            self._recorder = PotentialRecorder(self.bound_model, names, self.on_potential,
+                                               every=int(self.hp.get("stat_every", 1)))
         self._started = True
         self.on_start()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ._base import SNNPruner
+from ._base import STAT_EVERY, SNNPruner
 from ._graph import post_synaptic_neurons
 from ._registry import HyperParam, registered
 from ._schedule import gradual_sparsity
@@ -38,6 +38,7 @@ REGEN = (
                help="surrogate derivative (paper) or the surrogate itself (reference code)"),
     HyperParam("regen_init", "choice", "zero", choices=("zero", "old"), help="value a regenerated weight restarts at"),
     HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration"),
+    STAT_EVERY,
 )
 
 

@@ -32,6 +32,7 @@ import torch
 
 from snnprune.errors import UserError
 
+from ._base import STAT_EVERY
 from ._registry import HyperParam, registered
 from ._scores import channel_activity_sum
 from ._stats import ChannelStat, EffectiveGradient
@@ -62,7 +63,7 @@ def activity_fn(potential: str, normalize: bool, v_threshold: float, v_reset: fl
                 HyperParam("normalize", "bool", True, help="divide a channel's L1 norm by its map size"),
                 HyperParam("grad_window", "choice", "epoch", choices=("epoch", "last"),
                            help="|dL/d gamma| averaged since the last update, or of the last batch"),
-                MIN_CHANNELS),
+                MIN_CHANNELS, STAT_EVERY),
             description="spiking channel activity pruning with gradient regrowth (Li et al. 2024)")
 class SCAPruner(ChannelPruner):
     """SCA; see the module docstring."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ._base import STAT_EVERY
 from ._registry import HyperParam, registered
 from ._stats import ChannelStat, EffectiveGradient, criticality_stat
 from ._structured import (MIN_CHANNELS, ChannelPruner, Scores, add_l1_subgradient, choose_among,
@@ -63,7 +64,8 @@ class SlimmingPruner(ChannelPruner):
                                     help="criticality over a channel's map"),
                          HyperParam("criticality_fn", "choice", "derivative", choices=("derivative", "primitive"),
                                     help="surrogate derivative (paper) or the surrogate itself (reference code)"),
-                         HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration")),
+                         HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration"),
+                         STAT_EVERY),
             description="network slimming with criticality-based channel regeneration (Chen et al. 2023)")
 class CriticalityStructuredPruner(SlimmingPruner):
     """Slimming plus regeneration; see the module docstring."""

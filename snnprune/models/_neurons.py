@@ -106,19 +106,29 @@ class PotentialRecorder:
     """Hands the pre-reset potential H [T, N, C, ...] of named neurons to a callback.
 
     Attached by forward hooks to the ordinary training pass: no extra forward, nothing kept
-    after the callback returns. Use as a context manager or call `remove()`.
+    after the callback returns. ``every=k`` records one training batch in k (the others run at
+    full speed, the neurons not even storing their trace): a running mean over a regular
+    subsample of batches, for when the hook's cost matters more than its variance. Use as a
+    context manager or call `remove()`.
 
     >>> with PotentialRecorder(model, ["features.2"], lambda name, h: print(name, h.shape)):
     ...     model(x)
     """
 
     def __init__(self, model: nn.Module, names: list[str] | None, callback: PotentialCallback,
-                 *, training_only: bool = True) -> None:
+                 *, training_only: bool = True, every: int = 1) -> None:
+        if int(every) != every or every < 1:
+            raise UserError(f"every must be an integer >= 1, got {every!r}")
         modules = dict(model.named_modules())
         if names is None:
             names = [n for n, m in modules.items() if is_spiking(m)]
         self._handles = []
         self._saved: list[tuple[nn.Module, bool]] = []
+        self.every, self.training_only = int(every), training_only
+        self._forwards, self._active = 0, True
+        if self.every > 1:
+            # decide per forward pass of the whole model whether this batch is recorded
+            self._handles.append(model.register_forward_pre_hook(self._tick))
         for name in names:
             node = modules.get(name)
             if node is None or not is_spiking(node):
@@ -127,10 +137,17 @@ class PotentialRecorder:
             node.store_v_seq = True
             self._handles.append(node.register_forward_hook(self._hook(name, callback, training_only)))
 
-    @staticmethod
-    def _hook(name: str, callback: PotentialCallback, training_only: bool):
+    def _tick(self, model: nn.Module, _args: tuple) -> None:
+        if self.training_only and not model.training:
+            return
+        self._active = self._forwards % self.every == 0
+        self._forwards += 1
+        for node, _ in self._saved:
+            node.store_v_seq = self._active
+
+    def _hook(self, name: str, callback: PotentialCallback, training_only: bool):
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-            if training_only and not module.training:
+            if (training_only and not module.training) or not self._active:
                 return
             x_seq = inputs[0]
             if x_seq.dim() < 2 or module.v_seq is None:

@@ -1,0 +1,421 @@
+"""The search itself: sampler quality, multi-fidelity, the dense cache and parallel workers.
+
+Four parts, each a ratio of two arms measured side by side in one run (absolute times are
+context only):
+
+1. Hypervolume, ours (TPE, `make_sampler`) against random search, at equal trials: the same
+   space (the built-in ``demo`` space: digits, accuracy/MACs, criticality-unstructured + SCA +
+   GMP, rungs off so that every trial counts), one study per sampler and seed. Every study's
+   COMPLETE trials are scored against ONE reference point and ONE ideal point, both taken from
+   the union of all the part's points (`default_reference`), normalised to the unit box.
+   Figure: mean HV of TPE / mean HV of random (target >= 1.10), and per seed.
+2. Multi-fidelity compute saving: the same TPE search with rungs (stop at fine-tune epoch 1
+   when dominated by half of the trials seen there, once 3 have) against none, fine-tune 3
+   epochs, on ``--mf-seeds`` seeds (default 1). Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs);
+   trial seconds as context. Figure: compute to reach 95 % of the NO-STOPPING run's final
+   hypervolume (common reference and ideal from both runs' points), stopping / none
+   (target <= 0.5); the same against each run's own final HV as context.
+3. Dense-cache saving: the same configs through `run_trial` with a fresh `DenseCache` against
+   `cache=None` (every trial pre-trains), alternating config by config, 1 torch thread. Its own
+   cache folder, untouched by the other parts. The cache is filled once first (the miss, shown
+   apart); figure: mean trial seconds on cache hits / without the cache (target <= 0.5), and
+   the mean over the configs with that miss counted in.
+4. 2 workers against 1: trials per hour of `optimize(workers=2, storage=<journal file>)` (each
+   worker process 1 torch thread, as `optimize` sets on 2 cores) against `optimize(workers=1)`
+   with 2 torch threads, same space, same trial count, both journal storage. The ceiling on 2
+   cores is 2.0 (target >= 1.6). Worker start-up (spawn, imports) is inside the 2-worker wall.
+
+Parts 1, 2 and 4 share one dense cache, warmed before they start, so they measure the search
+and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread processes
+(their figures do not depend on time); parts 3 and 4 run alone, after them.
+
+    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 1] [--parts 1,2,3,4] [--out DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from _common import finish, machine
+from snnprune.reports._pareto import default_reference, hypervolume, to_minimize
+from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
+from snnprune.search._optuna import quiet_optuna, trial_config
+from snnprune.spaces import SearchSpace, load_space, parse_space
+
+PRUNER_CONFIGS = [  # part 3: fixed configs, one per pruner of the space, cycled
+    ("gmp", 0.8, {}),
+    ("sca", 0.3, {"update_ratio": 0.1}),
+    ("criticality-unstructured", 0.8, {"regen_ratio": 0.3, "aggregation": "max"}),
+]
+
+
+# --------------------------------------------------------------------------- spaces
+
+def base_space(quick: bool) -> dict[str, Any]:
+    """The demo space (or a tiny digits space for --quick), rungs off, as plain data."""
+    raw = load_space("demo").to_dict()
+    if quick:
+        raw["model"].update(width=0.25, T=2)
+        raw["data"]["subset"] = 400
+        raw["budget"].update(pretrain_epochs=1, prune_epochs=1, finetune_epochs=2)
+    raw["rungs"] = {"epochs": []}
+    return raw
+
+
+def make_space(raw: dict[str, Any], **over: Any) -> SearchSpace:
+    raw = {**raw, **over}
+    return parse_space(raw, source="<bench/search.py>")
+
+
+# --------------------------------------------------------------------------- study jobs
+
+def _records(storage: str, study: str) -> list[dict[str, Any]]:
+    """Every trial of a study as plain data, in trial-number order."""
+    loaded = optuna.load_study(study_name=study, storage=open_storage(storage, heartbeat=False))
+    out = []
+    for t in sorted(loaded.get_trials(deepcopy=False), key=lambda t: t.number):
+        metrics = t.user_attrs.get("metrics", {})
+        duration = ((t.datetime_complete - t.datetime_start).total_seconds()
+                    if t.datetime_complete and t.datetime_start else None)
+        out.append({"number": t.number, "state": t.state.name,
+                    "values": list(t.values) if t.state.name == "COMPLETE" else None,
+                    "stopped_at": t.user_attrs.get("stopped_at_rung"),
+                    "seconds": metrics.get("seconds", duration), "duration": duration,
+                    "pruner": t.user_attrs.get("config", {}).get("pruner"),
+                    "cache_hit": t.user_attrs.get("cache_hit")})
+    return out
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One job in a pool process (1 torch thread): warm the cache, or run one whole study."""
+    torch.set_num_threads(job.get("threads", 1))
+    space = make_space(job["space"])
+    run_dir = Path(job["run_dir"])
+    start = time.perf_counter()
+    if job["kind"] == "warm":
+        with quiet_optuna():
+            runtime = make_runtime(space, run_dir, device="cpu")
+            pruner, sparsity, hp = PRUNER_CONFIGS[0]
+            result = run_trial(trial_config(space, pruner, sparsity, hp, 0, "warm"), runtime)
+        return {"job": job["name"], "wall": time.perf_counter() - start, "cache_hit": result.cache_hit}
+    storage = job["storage"]
+    optimize(space, run_dir=run_dir, storage=storage, trials=space.trials, workers=job.get("workers", 1),
+             device="cpu", quiet=True)
+    return {"job": job["name"], "wall": time.perf_counter() - start, "trials": _records(storage, space.study)}
+
+
+def run_pool(warm: list[dict[str, Any]], jobs: list[dict[str, Any]], processes: int,
+             ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The warm-up jobs (filling the dense cache), then the studies, in one pool of processes."""
+    if not warm and not jobs:
+        return {}, {}
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
+        warmed = {r["job"]: r for r in pool.map(run_job, warm)}
+        return warmed, {r["job"]: r for r in pool.map(run_job, jobs)}
+
+
+def study_job(name: str, space: dict[str, Any], root: Path, **extra: Any) -> dict[str, Any]:
+    run_dir = root / name  # every run dir is a child of root: make_runtime's cache is root/.cache
+    return {"kind": "study", "name": name, "space": {**space, "study": name}, "run_dir": str(run_dir),
+            "storage": f"sqlite:///{(run_dir / 'study.db').as_posix()}", **extra}
+
+
+# --------------------------------------------------------------------------- hypervolume
+
+def _frame(points: list[list[float]], directions: list[str]) -> tuple[list[float], list[float]]:
+    """ONE reference (nadir + 10 % of the range) and ONE ideal point from the union of points."""
+    reference = default_reference(points, directions)
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    ideal = [float(v) * s for v, s in zip(to_minimize(points, directions).min(axis=0), signs)]
+    return reference, ideal
+
+
+def hv(points: list[list[float]], frame: tuple[list[float], list[float]], directions: list[str]) -> float:
+    if not points:
+        return 0.0
+    return hypervolume(points, frame[0], directions, normalize=True, ideal=frame[1])
+
+
+def hv_curve(records: list[dict[str, Any]], frame: tuple[list[float], list[float]],
+             directions: list[str]) -> list[float]:
+    """Normalised HV of the complete points among the first k trials, for every k."""
+    points, out, current = [], [], 0.0
+    for r in records:
+        if r["values"] is not None:
+            points.append(r["values"])
+            current = hv(points, frame, directions)
+        out.append(current)
+    return out
+
+
+def complete_points(records: list[dict[str, Any]]) -> list[list[float]]:
+    return [r["values"] for r in records if r["values"] is not None]
+
+
+# --------------------------------------------------------------------------- part 1
+
+def part1_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int) -> list[dict[str, Any]]:
+    return [study_job(f"p1-{sampler}-s{seed}", {**raw, "sampler": sampler, "seed": seed, "trials": trials}, root)
+            for seed in seeds for sampler in ("tpe", "random")]
+
+
+def part1(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int]) -> dict[str, Any]:
+    recs = {(s, sm): results[f"p1-{sm}-s{s}"]["trials"] for s in seeds for sm in ("tpe", "random")}
+    union = [p for r in recs.values() for p in complete_points(r)]
+    frame = _frame(union, directions)
+    per_seed = []
+    for s in seeds:
+        t, r = hv(complete_points(recs[s, "tpe"]), frame, directions), hv(complete_points(recs[s, "random"]), frame,
+                                                                               directions)
+        per_seed.append({"seed": s, "hv_tpe": t, "hv_random": r, "ratio": t / r if r else None,
+                         "complete_tpe": len(complete_points(recs[s, "tpe"])),
+                         "complete_random": len(complete_points(recs[s, "random"]))})
+    mt = statistics.mean(p["hv_tpe"] for p in per_seed)
+    mr = statistics.mean(p["hv_random"] for p in per_seed)
+    return {"reference": frame[0], "ideal": frame[1], "per_seed": per_seed, "mean_hv_tpe": mt, "mean_hv_random": mr,
+            "ratio": mt / mr if mr else None}
+
+
+# --------------------------------------------------------------------------- part 2
+
+def part2_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int, finetune: int,
+               rungs: dict[str, Any]) -> list[dict[str, Any]]:
+    budget = {**raw["budget"], "finetune_epochs": finetune}
+    jobs = []
+    for seed in seeds:
+        for arm, block in (("rungs", rungs), ("none", {"epochs": []})):
+            jobs.append(study_job(f"p2-{arm}-s{seed}", {**raw, "budget": budget, "rungs": block, "sampler": "tpe",
+                                                        "seed": seed, "trials": trials}, root))
+    return jobs
+
+
+def _finetune_epochs(r: dict[str, Any], full: int) -> int:
+    """Fine-tune epochs a trial ran: its rung if stopped there, else the full budget (failed too)."""
+    return int(r["stopped_at"]) if r["state"] == "PRUNED" and r["stopped_at"] is not None else full
+
+
+def _to_reach(curve: list[float], cost: list[float], target: float) -> float | None:
+    """Cumulative cost up to the first trial whose HV reaches ``target`` (None: never)."""
+    total = 0.0
+    for value, c in zip(curve, cost):
+        total += c
+        if value >= target - 1e-12:
+            return total
+    return None
+
+
+def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
+          finetune: int) -> dict[str, Any]:
+    per_seed = []
+    for s in seeds:
+        arms = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in ("rungs", "none")}
+        frame = _frame([p for r in arms.values() for p in complete_points(r)], directions)
+        row: dict[str, Any] = {"seed": s}
+        curves = {arm: hv_curve(r, frame, directions) for arm, r in arms.items()}
+        target_common = 0.95 * curves["none"][-1]
+        for arm, recs in arms.items():
+            epochs = [_finetune_epochs(r, finetune) for r in recs]
+            secs = [float(r["seconds"] or 0.0) for r in recs]
+            own = 0.95 * curves[arm][-1]
+            row[arm] = {"final_hv": curves[arm][-1], "trials": len(recs),
+                        "pruned": sum(r["state"] == "PRUNED" for r in recs),
+                        "failed": sum(r["state"] == "FAIL" for r in recs),
+                        "finetune_epochs_total": sum(epochs), "trial_seconds_total": sum(secs),
+                        "epochs_to_95_of_none_final": _to_reach(curves[arm], epochs, target_common),
+                        "seconds_to_95_of_none_final": _to_reach(curves[arm], secs, target_common),
+                        "epochs_to_95_of_own_final": _to_reach(curves[arm], epochs, own),
+                        "seconds_to_95_of_own_final": _to_reach(curves[arm], secs, own)}
+        for key in ("epochs_to_95_of_none_final", "seconds_to_95_of_none_final", "epochs_to_95_of_own_final",
+                    "seconds_to_95_of_own_final"):
+            a, b = row["rungs"][key], row["none"][key]
+            row[f"ratio_{key}"] = a / b if a is not None and b else None
+        row["ratio_total_epochs"] = row["rungs"]["finetune_epochs_total"] / row["none"]["finetune_epochs_total"]
+        per_seed.append(row)
+
+    def pooled(key: str) -> float | None:
+        a = [p["rungs"][key] for p in per_seed]
+        b = [p["none"][key] for p in per_seed]
+        return sum(a) / sum(b) if None not in a and None not in b and sum(b) else None
+
+    return {"per_seed": per_seed, "ratio": pooled("epochs_to_95_of_none_final"),
+            "ratio_seconds": pooled("seconds_to_95_of_none_final"),
+            "ratio_own_final": pooled("epochs_to_95_of_own_final"),
+            "ratio_total_epochs": sum(p["rungs"]["finetune_epochs_total"] for p in per_seed)
+            / sum(p["none"]["finetune_epochs_total"] for p in per_seed)}
+
+
+# --------------------------------------------------------------------------- part 3
+
+def part3(raw: dict[str, Any], root: Path, configs: int) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    space = make_space(raw, study="p3")
+    cached = TrialRuntime(run_dir=root / "p3-cache", cache=DenseCache(root / "p3-cache" / "dense"),
+                          directions=space.directions, device="cpu")
+    plain = TrialRuntime(run_dir=root / "p3-nocache", cache=None, directions=space.directions, device="cpu")
+    for rt in (cached, plain):  # load the data outside the timings
+        rt.data(space.data.to_dict(), space.seed)
+    chosen = [PRUNER_CONFIGS[i % len(PRUNER_CONFIGS)] for i in range(configs)]
+
+    def timed(rt: TrialRuntime, i: int, cfg: tuple[str, float, dict]) -> tuple[float, bool]:
+        start = time.perf_counter()
+        result = run_trial(trial_config(space, cfg[0], cfg[1], cfg[2], i, "p3"), rt, trial_key=str(i))
+        return time.perf_counter() - start, result.cache_hit
+
+    miss, hit0 = timed(cached, 0, chosen[0])  # fills the cache (pre-trains once, saves the checkpoint)
+    if hit0:
+        raise RuntimeError("part 3's cache was not empty: the miss is not measured")
+    hits, nocache = [], []
+    for i, cfg in enumerate(chosen, start=1):
+        seconds, _ = timed(plain, i, cfg)
+        nocache.append(seconds)
+        seconds, hit = timed(cached, i, cfg)
+        if not hit:
+            raise RuntimeError("part 3: a trial after the first missed the cache")
+        hits.append(seconds)
+    mh, mn = statistics.mean(hits), statistics.mean(nocache)
+    amortized = (miss + sum(hits)) / (len(hits) + 1)
+    return {"configs": [c[0] for c in chosen], "threads": 1, "miss_seconds": miss, "hit_seconds": hits,
+            "nocache_seconds": nocache, "mean_hit": mh, "mean_nocache": mn, "ratio": mh / mn,
+            "mean_with_miss": amortized, "ratio_with_miss": amortized / mn}
+
+
+# --------------------------------------------------------------------------- part 4
+
+def part4(raw: dict[str, Any], root: Path, seed: int, trials: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"trials": trials}
+    for workers in (1, 2):
+        name = f"p4-w{workers}"
+        space = make_space(raw, study=name, seed=seed, trials=trials, sampler="tpe")
+        run_dir = root / name
+        storage = str(run_dir / "journal.log")
+        if workers == 1:
+            torch.set_num_threads(2)  # the whole machine for the single worker
+        start = time.perf_counter()
+        optimize(space, run_dir=run_dir, storage=storage, trials=trials, workers=workers, device="cpu", quiet=True)
+        wall = time.perf_counter() - start
+        recs = _records(storage, name)
+        finished = sum(r["state"] in ("COMPLETE", "PRUNED", "FAIL") for r in recs)
+        secs = [r["seconds"] for r in recs if r["seconds"] is not None]
+        out[f"w{workers}"] = {"wall": wall, "finished": finished, "trials_per_hour": finished / wall * 3600,
+                              "threads_per_worker": 2 if workers == 1 else max(1, (os.cpu_count() or 1) // 2),
+                              "mean_trial_seconds": statistics.mean(secs) if secs else None,
+                              "failed": sum(r["state"] == "FAIL" for r in recs),
+                              "cache_hits": sum(bool(r["cache_hit"]) for r in recs)}
+    out["ratio"] = out["w2"]["trials_per_hour"] / out["w1"]["trials_per_hour"]
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=None, help="trials per study (default 16; --quick 4)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 2; --quick 1)")
+    parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--mf-seeds", type=int, default=1, help="seeds of part 2 (default 1)")
+    parser.add_argument("--finetune-epochs", type=int, default=3, help="part 2's fine-tune epochs")
+    parser.add_argument("--rung-min-trials", type=int, default=3)
+    parser.add_argument("--rung-fraction", type=float, default=0.5)
+    parser.add_argument("--cache-configs", type=int, default=3, help="part 3: configs timed each way")
+    parser.add_argument("--processes", type=int, default=2, help="parts 1-2: studies run at once")
+    parser.add_argument("--out", default=None, help="folder for every run (default: a new temp dir)")
+    parser.add_argument("--quick", action="store_true", help="tiny space and sizes: a smoke test")
+    args = parser.parse_args()
+    trials = args.trials or (4 if args.quick else 16)
+    seeds = list(range(args.seeds or (1 if args.quick else 2)))
+    mf_seeds = list(range(args.mf_seeds))
+    configs = 2 if args.quick and args.cache_configs == 3 else args.cache_configs
+    parts = {int(p) for p in args.parts.split(",") if p.strip()}
+    root = Path(args.out or tempfile.mkdtemp(prefix="snnprune-bench-search-")).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    search_root = root / "search"  # parts 1, 2, 4: shared, warmed dense cache at search/.cache
+    raw = base_space(args.quick)
+    directions = list(make_space(raw).directions)
+    rungs = {"epochs": [1], "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction}
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    figures: dict[str, Any] = {"bench": "search"}
+
+    jobs = (part1_jobs(raw, search_root, seeds, trials) if 1 in parts else []) + \
+        (part2_jobs(raw, search_root, mf_seeds, trials, args.finetune_epochs, rungs) if 2 in parts else [])
+    warm_seeds = sorted(set(seeds if 1 in parts else []) | set(mf_seeds if 2 in parts else [])
+                        | ({seeds[0]} if 4 in parts else set()))
+    warm, results = run_pool([{"kind": "warm", "name": f"warm-s{s}", "space": {**raw, "seed": s},
+                               "run_dir": str(search_root / f"warm-s{s}")} for s in warm_seeds], jobs, args.processes)
+    figures["seconds_warm_and_parts_1_2"] = time.perf_counter() - started
+    figures["warm_seconds"] = {k: v["wall"] for k, v in warm.items()}
+
+    if 1 in parts:
+        p1 = part1(results, directions, seeds)
+        figures["part1_hv_tpe_vs_random"] = p1
+        print(f"1. hypervolume at {trials} trials, TPE vs random ({len(seeds)} seeds; one reference {p1['reference']})")
+        for p in p1["per_seed"]:
+            print(f"   seed {p['seed']}: tpe {p['hv_tpe']:.4f} ({p['complete_tpe']} complete)  random "
+                  f"{p['hv_random']:.4f} ({p['complete_random']})  ratio {_fmt(p['ratio'])}")
+        print(f"   mean ratio tpe / random                     {_fmt(p1['ratio'])}   (target >= 1.10)")
+    if 2 in parts:
+        p2 = part2(results, directions, mf_seeds, args.finetune_epochs)
+        figures["part2_multifidelity"] = p2
+        print(f"2. multi-fidelity: rungs {rungs}, fine-tune {args.finetune_epochs} epochs, {trials} trials, "
+              f"{len(mf_seeds)} seed(s); compute = fine-tune epochs run")
+        for p in p2["per_seed"]:
+            for arm in ("rungs", "none"):
+                a = p[arm]
+                print(f"   seed {p['seed']} {arm:5s}: final HV {a['final_hv']:.4f}, pruned {a['pruned']}/{a['trials']}, "
+                      f"ft epochs {a['finetune_epochs_total']}, to 95% of none's final: "
+                      f"{_fmt(a['epochs_to_95_of_none_final'], '.0f')} ep / "
+                      f"{_fmt(a['seconds_to_95_of_none_final'], '.0f')} s")
+        print(f"   epochs to 95% of no-stop final HV, rungs / none   {_fmt(p2['ratio'])}   (target <= 0.5)")
+        print(f"   same, each run's own final HV                     {_fmt(p2['ratio_own_final'])}")
+        print(f"   same in trial seconds (no-stop final)             {_fmt(p2['ratio_seconds'])}")
+        print(f"   total fine-tune epochs, rungs / none               {_fmt(p2['ratio_total_epochs'])}")
+    if 3 in parts:
+        p3 = part3(raw, root, configs)
+        figures["part3_cache"] = p3
+        print(f"3. dense cache, {configs} configs, 1 thread: miss {p3['miss_seconds']:.1f} s, hit mean "
+              f"{p3['mean_hit']:.1f} s, no cache mean {p3['mean_nocache']:.1f} s")
+        print(f"   ratio hit / no cache                        {p3['ratio']:.3f}   (target <= 0.5)")
+        print(f"   ratio with the miss counted in              {p3['ratio_with_miss']:.3f}")
+    if 4 in parts:
+        p4 = part4(raw, search_root, seeds[0], trials)
+        figures["part4_workers"] = p4
+        for w in ("w1", "w2"):
+            a = p4[w]
+            print(f"4. {w}: {a['finished']} trials in {a['wall']:.1f} s = {a['trials_per_hour']:.0f}/h "
+                  f"({a['threads_per_worker']} threads/worker, mean trial {_fmt(a['mean_trial_seconds'], '.1f')} s)")
+        print(f"   ratio 2 workers / 1                         {p4['ratio']:.3f}   (target >= 1.6, ceiling 2.0)")
+
+    figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts), "quick": args.quick,
+                           "space": "tiny digits (quick)" if args.quick else "demo", "rungs_part2": rungs,
+                           "finetune_epochs_part2": args.finetune_epochs, "cache_configs": configs,
+                           "processes": args.processes, "out": str(root)}
+    figures["seconds_total"] = time.perf_counter() - started
+    figures["loadavg_start"], figures["loadavg_end"] = list(load_start), list(os.getloadavg())
+    figures["machine"] = machine()
+    print(f"total {figures['seconds_total']:.0f} s, load average {load_start[0]:.2f} -> {os.getloadavg()[0]:.2f}, "
+          f"runs in {root}")
+    figures["ratios"] = {"hv_tpe_over_random": figures.get("part1_hv_tpe_vs_random", {}).get("ratio"),
+                         "mf_epochs_to_95": figures.get("part2_multifidelity", {}).get("ratio"),
+                         "cache_hit_over_nocache": figures.get("part3_cache", {}).get("ratio"),
+                         "workers_2_over_1": figures.get("part4_workers", {}).get("ratio")}
+    finish(figures)
+
+
+if __name__ == "__main__":
+    main()
