@@ -45,6 +45,9 @@ class DenseCache:
         path = self.path_for(key)
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock", timeout=-1):
+            # a writer killed mid-save leaves its temporary file (never a half checkpoint): tidy up
+            for stale in self.root.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             if path.is_file():
                 try:
                     payload = read_checkpoint(path)

@@ -9,6 +9,7 @@ trial that diverges or raises is FAIL with its reason, and the study goes on.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError
@@ -39,8 +39,18 @@ __all__ = ["TrialFailed", "quiet_optuna", "make_objective", "make_runtime", "mak
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: What counts towards --trials: failed trials too, or a study where every trial fails would
-#: never reach its total and run forever.
+#: never reach its total and run forever; but not a trial whose process died and that was queued
+#: again (its retry counts instead), see `_finished`.
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _no_trial_failed_traceback(record: logging.LogRecord) -> bool:
+    """A `TrialFailed` is expected and recorded (``fail_reason``, ``traceback`` user attributes):
+    Optuna's warning about it keeps its line but not the traceback."""
+    if record.exc_info and isinstance(record.exc_info[1], TrialFailed):
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 @contextlib.contextmanager
@@ -49,11 +59,14 @@ def quiet_optuna() -> Iterator[None]:
     the experimental APIs we rely on (metric names, grouped TPE) would drown them."""
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial_log = logging.getLogger("optuna.study._optimize")
+    trial_log.addFilter(_no_trial_failed_traceback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             yield
         finally:
+            trial_log.removeFilter(_no_trial_failed_traceback)
             optuna.logging.set_verbosity(level)
 
 
@@ -161,7 +174,19 @@ def _jsonable(value: Any) -> bool:
 
 
 def _finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=COUNTED))
+    """Trials that count towards the total: COUNTED states, less the dead trials that were retried
+    (heartbeat-stale, failed and queued again with ``retry_of``), so a crash costs no trial."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    return sum(1 for t in trials if t.state in COUNTED and not (t.state == TrialState.FAIL and t.number in retried))
+
+
+def _stop_at(total: int):
+    """Like Optuna's MaxTrialsCallback, counted as `_finished` counts."""
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if _finished(study) >= total:
+            study.stop()
+    return callback
 
 
 def run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
@@ -188,7 +213,7 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     bar = StudyProgress(total, done, study_name, quiet=not progress)
     try:
         study.optimize(make_objective(space, runtime, study_name), n_trials=trials, timeout=timeout,
-                       catch=(TrialFailed,), callbacks=[MaxTrialsCallback(total, states=COUNTED), bar],
+                       catch=(TrialFailed,), callbacks=[_stop_at(total), bar],
                        gc_after_trial=True)
     finally:
         bar.close()
@@ -205,14 +230,19 @@ def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, s
              trials: int | None = None, timeout: float | None = None, workers: int = 1,
              device: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) a search until ``trials`` trials have finished; returns `summarize`."""
+    from snnprune.engine import resolve_device
+
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     name = study or space.study
     total = int(trials if trials is not None else space.trials)
     if total < 1:
         raise UserError(f"--trials must be >= 1, got {total}")
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    if timeout is not None and not timeout > 0:
+        raise UserError(f"--timeout must be > 0 seconds, got {timeout}")
+    resolve_device(device)  # an unknown device is bad input, not a study of failed trials
+    run_dir.mkdir(parents=True, exist_ok=True)
     if storage is None:
         storage = str(run_dir / "journal.log") if workers > 1 else default_storage(run_dir)
     elif workers > 1 and storage.startswith("sqlite"):

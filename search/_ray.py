@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 from snnprune.errors import UserError
 from snnprune.spaces import SearchSpace, parse_space
 
-from ._optuna import COUNTED, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, summarize, \
+from ._optuna import _finished, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, summarize, \
     trial_config
 from ._runner import run_trial
 from ._storage import default_storage, open_storage
@@ -202,7 +202,7 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     storage = storage or default_storage(run_dir)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
-        remaining = total - len(handle.get_trials(deepcopy=False, states=COUNTED))
+        remaining = total - _finished(handle)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
     started = _start_ray(address, quiet) if remaining > 0 else False
     try:

@@ -4,25 +4,47 @@
 - a URL (``sqlite:///``, ``postgresql://``, ``mysql://``): an RDB storage with heartbeats, so a
   trial whose process died is marked failed and retried once;
 - a plain path: Optuna's journal file, safe for several local worker processes (SQLite under
-  several writers hits "database is locked").
+  several writers hits "database is locked"). Optuna 5's `JournalStorage` has no heartbeats of
+  its own, so `HeartbeatJournalStorage` adds them: each running trial touches a file in
+  ``JOURNAL.heartbeat/`` every interval, and a trial whose file went stale is failed and retried
+  once, exactly as with a database.
+
+Heartbeats: a running trial records one every *interval* seconds; one silent for more than the
+*grace* period is taken for dead (its process was killed, its machine lost), marked FAIL, and a
+copy with the same parameters is queued (user attribute ``retry_of``: the dead trial's number);
+a retry that dies too is not retried again. The defaults are 30 s and 90 s; the environment
+variable ``SNNPRUNE_HEARTBEAT="INTERVAL,GRACE"`` (whole seconds, ``0 < INTERVAL < GRACE``)
+changes both, e.g. ``SNNPRUNE_HEARTBEAT=5,20`` to resume sooner after a crash. Every process
+sharing a study should use the same setting; grace must exceed the longest pause a live process
+can take (a swap storm, a suspended laptop), or live trials get retried.
+
 Passwords never reach a message or a log: `redact` hides them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
 
 from snnprune.errors import UserError
 
-__all__ = ["default_storage", "is_url", "open_storage", "redact"]
+__all__ = ["HEARTBEAT_ENV", "HeartbeatJournalStorage", "RetryOnce", "default_storage", "heartbeat_settings",
+           "is_url", "open_storage", "redact"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
+
+#: ``"INTERVAL,GRACE"`` in seconds; see the module docstring.
+HEARTBEAT_ENV = "SNNPRUNE_HEARTBEAT"
+DEFAULT_HEARTBEAT = (30, 90)
 
 
 def redact(url: str) -> str:
@@ -38,8 +60,103 @@ def default_storage(run_dir: Path) -> str:
     return f"sqlite:///{(Path(run_dir) / 'study.db').as_posix()}"
 
 
-def open_storage(spec: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """An Optuna storage object; an unreachable database is a one-line `UserError`."""
+def heartbeat_settings() -> tuple[int, int]:
+    """(interval, grace) in seconds from ``SNNPRUNE_HEARTBEAT``, default (30, 90)."""
+    raw = os.environ.get(HEARTBEAT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HEARTBEAT
+    try:
+        interval, grace = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise UserError(f"{HEARTBEAT_ENV}={raw!r}: expected INTERVAL,GRACE in whole seconds, e.g. 30,90") from None
+    if not 0 < interval < grace:
+        raise UserError(f"{HEARTBEAT_ENV}={raw!r}: need 0 < INTERVAL < GRACE")
+    return interval, grace
+
+
+class RetryOnce:
+    """Heartbeat-stale callback: queue the dead trial again with the same parameters, once.
+
+    Like Optuna's ``RetryHeartbeatStaleTrialCallback(max_retry=1)`` (its ``failed_trial`` and
+    ``retry_history`` system attributes are kept, so its helpers work), but the retry carries
+    only ``retry_of`` among user attributes: the dead trial's partial attributes are not facts
+    about the new run.
+    """
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        if "retry_of" in trial.user_attrs or len(history) > 1:
+            return  # a retry that died as well: not retried again
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+            user_attrs={"retry_of": trial.number},
+            system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                          "retry_history": history}))
+
+
+class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+    """A journal file with heartbeats: one small file per running trial whose modification time
+    is its last heartbeat, so the journal itself does not grow with them. "Now" is read from a
+    file touched in the same folder, so on a shared disk every worker uses the file server's
+    clock. A running trial without a heartbeat file (one from an older version) is left alone,
+    as `RDBStorage` leaves a trial without a heartbeat row.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, interval: int, grace: int,
+                 callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        super().__init__(JournalFileBackend(str(path)))
+        self.heartbeat_dir = Path(str(path) + ".heartbeat")
+        self.heartbeat_interval = interval
+        self.grace_period = grace
+        self.heartbeat_stale_trial_callback = callback
+
+    def _beat_file(self, trial_id: int) -> Path:
+        return self.heartbeat_dir / f"trial-{trial_id}"
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.heartbeat_dir.mkdir(parents=True, exist_ok=True)
+        self._beat_file(trial_id).touch()
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        if not running or not self.heartbeat_dir.is_dir():
+            return []
+        clock = self.heartbeat_dir / ".now"
+        clock.touch()
+        now = clock.stat().st_mtime
+        stale = []
+        for trial in running:
+            try:
+                last = self._beat_file(trial._trial_id).stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if now - last > self.grace_period:
+                stale.append(trial._trial_id)
+        return stale
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)
+        if changed and state.is_finished():
+            self._beat_file(trial_id).unlink(missing_ok=True)
+        return changed
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self.heartbeat_stale_trial_callback
+
+
+def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage object; an unreachable database is a one-line `UserError`.
+
+    ``heartbeat``: for the processes that run trials (see the module docstring); readers that
+    only load a study pass False. ``create=False``: a SQLite or journal file that does not exist
+    is a `UserError` rather than a new empty file where the user mistyped a path.
+    """
+    interval, grace = heartbeat_settings() if heartbeat else (None, None)
+    if not create:
+        _check_exists(spec)
     if is_url(spec):
         if spec.startswith("sqlite:///"):
             Path(spec[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -50,8 +167,8 @@ def open_storage(spec: str, *, heartbeat: bool = True) -> optuna.storages.BaseSt
                 # retry a trial whose process died
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 if heartbeat:
-                    kwargs = dict(heartbeat_interval=30, grace_period=90,
-                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+                    kwargs = dict(heartbeat_interval=interval, grace_period=grace,
+                                  heartbeat_stale_trial_callback=RetryOnce())
                 return RDBStorage(spec, engine_kwargs=_engine_kwargs(spec), **kwargs)
         except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -60,7 +177,18 @@ def open_storage(spec: str, *, heartbeat: bool = True) -> optuna.storages.BaseSt
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if heartbeat:
+        return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _check_exists(spec: str) -> None:
+    if spec.startswith("sqlite:///"):
+        path = spec[len("sqlite:///"):].split("?", 1)[0]
+        if path not in ("", ":memory:") and not Path(path).is_file():
+            raise UserError(f"storage {redact(spec)} does not exist")
+    elif not is_url(spec) and not Path(spec).exists():
+        raise UserError(f"storage {spec} does not exist (neither a URL nor a journal file)")
 
 
 def _engine_kwargs(spec: str) -> dict:

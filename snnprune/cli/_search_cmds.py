@@ -47,6 +47,12 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
     """Search the pruners and hyperparameters of SPACE_FILE (a YAML file or a built-in name)."""
     from snnprune.spaces import load_space
 
+    if trials is not None and trials < 1:
+        raise UserError(f"--trials must be >= 1, got {trials}")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
     space = load_space(space_file)
     overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials)) if v is not None}
     if overrides:
@@ -84,7 +90,9 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     from snnprune.spaces import parse_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    handle = open_storage(storage, heartbeat=False)
+    if trials is not None and trials < 1:
+        raise UserError(f"--trials must be >= 1, got {trials}")
+    handle = open_storage(storage, heartbeat=False, create=False)
     try:
         loaded = optuna.load_study(study_name=study, storage=handle)
     except KeyError:

@@ -71,7 +71,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"checkpoint {p} is corrupt or not a torch checkpoint ({reason[:120]})") from None
+        reason = reason if len(reason) <= 160 else reason[:157].rsplit(" ", 1)[0] + "..."
+        raise UserError(f"checkpoint {p} is corrupt or not a torch checkpoint ({reason})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise UserError(f"checkpoint {p} is not a snnprune checkpoint (no state_dict)")
     return payload

@@ -1,0 +1,172 @@
+"""Malformed input of every kind a user can give ends in exit code 2 and one line.
+
+Each case is one CLI invocation through `snnprune.cli._app.main` with its files written into
+tmp_path. Every case must: return 2; print exactly one line on stderr, starting with
+``snnprune: error:``; name what is wrong (a file name, a key or a flag); print no traceback;
+and create no store (no study.db, journal, results.db) anywhere under tmp_path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snnprune.cli._app import main
+
+SECRET = "s3cr3t-pw"
+
+
+def _space(**changes) -> dict:
+    """A tiny valid space (digits); ``changes`` replace top-level keys, None deletes one."""
+    space = {
+        "study": "bad",
+        "model": {"name": "cnn", "width": 0.25, "T": 2},
+        "data": {"name": "digits", "subset": 200},
+        "budget": {"pretrain_epochs": 1, "prune_epochs": 1, "finetune_epochs": 1, "batch_size": 64,
+                   "lr": 0.1, "finetune_lr": 0.02},
+        "pruners": {"gmp": {"sparsity": {"type": "float", "low": 0.3, "high": 0.9}}},
+        "objectives": ["accuracy", "macs"],
+        "trials": 2,
+        "seed": 0,
+    }
+    for key, value in changes.items():
+        if value is None:
+            space.pop(key, None)
+        else:
+            space[key] = value
+    return space
+
+
+def _gmp(**sparsity) -> dict:
+    return {"gmp": {"sparsity": {"type": "float", **sparsity}}}
+
+
+def _space_case(space: dict | str, *named: str):
+    """A bad space file for `search`: the line names the file and ``named``."""
+    return _search(space), ["space.yaml", *named]
+
+
+def _search(space: dict | str, *extra: str):
+    """argv for `search` on a space file written from ``space`` (a dict, or raw YAML text)."""
+    def make(tmp: Path) -> list[str]:
+        path = tmp / "space.yaml"
+        path.write_text(space if isinstance(space, str) else yaml.safe_dump(space))
+        return ["search", str(path), "--out", str(tmp / "runs"), "-q", *(a.replace("{tmp}", str(tmp)) for a in extra)]
+    return make
+
+
+def _argv(*args: str):
+    """argv with ``{tmp}`` replaced by the test's folder."""
+    return lambda tmp: [a.replace("{tmp}", str(tmp)) for a in args]
+
+
+def _with_files(files: dict[str, bytes], *args: str):
+    """Write ``files`` (paths relative to tmp) first, then argv as in `_argv`."""
+    def make(tmp: Path) -> list[str]:
+        for rel, data in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
+        return _argv(*args)(tmp)
+    return make
+
+
+def _with_run(*args: str):
+    """A run folder that exists but holds no study (nothing to report or export)."""
+    def make(tmp: Path) -> list[str]:
+        (tmp / "runs" / "empty").mkdir(parents=True)
+        return _argv(*args)(tmp)
+    return make
+
+
+CORRUPT_IDX = {f"fm/{name}": b"\x00\x00\x08\x03 definitely not an idx file" for name in (
+    "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+PRUNE = ["prune", "-p", "gmp", "-m", "cnn", "-d", "digits", "--width", "0.25", "--T", "2", "--subset", "100",
+         "--epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "1", "-q", "--out", "{tmp}/out"]
+
+CASES = {
+    # -- space files ---------------------------------------------------------------------------
+    "yaml syntax": _space_case("study: bad\nmodel: {name: cnn\n  width: [1, 2\n"),
+    "unknown top-level key": _space_case(_space(colour="blue"), "colour"),
+    "unknown model key": _space_case(_space(model={"name": "cnn", "widht": 0.5}), "widht"),
+    "wrong type": _space_case(_space(trials="many"), "trials"),
+    "inverted range": _space_case(_space(pruners=_gmp(low=0.9, high=0.3)), "sparsity"),
+    "empty categorical": _space_case(_space(pruners={"l1-filter": {
+        "sparsity": {"type": "float", "low": 0.2, "high": 0.5},
+        "scope": {"type": "categorical", "choices": []}}}), "scope"),
+    "log low <= 0": _space_case(_space(pruners={"pq-rewiring": {
+        "sparsity": 0.5, "eta": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}), "eta"),
+    "pq p above q": _space_case(_space(pruners={"pq-rewiring": {
+        "sparsity": 0.5, "p": {"type": "float", "low": 0.8, "high": 0.9},
+        "q": {"type": "float", "low": 0.2, "high": 0.5}}}), "p", "q"),
+    "sparsity 1.2": _space_case(_space(pruners={"gmp": {"sparsity": 1.2}}), "sparsity"),
+    "unknown pruner": _space_case(_space(pruners={"magic-pruner": {"sparsity": 0.5}}), "magic-pruner"),
+    "unknown model": _space_case(_space(model={"name": "alexnet"}), "alexnet"),
+    "unknown data set": _space_case(_space(data={"name": "mnist-ish"}), "mnist-ish"),
+    "unknown objective": _space_case(_space(objectives=["accuracy", "latency"]), "latency"),
+    "four objectives": _space_case(_space(objectives=["accuracy", "macs", "sops", "params"]), "objectives"),
+    "missing space file": (_argv("search", "{tmp}/nope.yaml", "--out", "{tmp}/runs"), ["nope.yaml"]),
+    "space is a list": (_search("- study\n- model\n"), ["space.yaml"]),
+    # -- CLI flags -----------------------------------------------------------------------------
+    "search --trials 0": (_search(_space(), "--trials", "0"), ["--trials"]),
+    "search --workers 0": (_search(_space(), "--workers", "0"), ["--workers"]),
+    "search --seed -1": (_search(_space(), "--seed", "-1"), ["--seed"]),
+    "search --timeout -5": (_search(_space(), "--timeout", "-5"), ["--timeout"]),
+    "search --device tpu": (_search(_space(), "--device", "tpu"), ["tpu"]),
+    "search --backend nope": (_search(_space(), "--backend", "nope"), ["--backend"]),
+    "train --epochs 0": (_argv("train", "-m", "cnn", "-d", "digits", "--epochs", "0", "--out", "{tmp}/o"),
+                         ["--epochs"]),
+    "train --width -1": (_argv("train", "-m", "cnn", "-d", "digits", "--width", "-1", "--epochs", "1",
+                               "--out", "{tmp}/o"), ["width"]),
+    "prune --sparsity 1.5": (_argv(*PRUNE, "--sparsity", "1.5"), ["--sparsity"]),
+    "prune --set unknown=1": (_argv(*PRUNE, "--sparsity", "0.5", "--set", "unknown=1"), ["unknown"]),
+    "prune --set without =": (_argv(*PRUNE, "--sparsity", "0.5", "--set", "end"), ["--set"]),
+    "pq --set p=0.9 q=0.5": (_argv(*[a if a != "gmp" else "pq-rewiring" for a in PRUNE], "--sparsity", "0.5",
+                                   "--set", "p=0.9", "--set", "q=0.5"), ["p", "q"]),
+    # -- data and files ------------------------------------------------------------------------
+    "corrupt idx": (_with_files(CORRUPT_IDX, "train", "-m", "cnn", "-d", "fashion-mnist", "--data-root",
+                                "{tmp}/fm", "--epochs", "1", "--out", "{tmp}/o"), ["ubyte"]),
+    "missing data root": (_argv("train", "-m", "cnn", "-d", "fashion-mnist", "--data-root", "{tmp}/no-fm",
+                                "--epochs", "1", "--out", "{tmp}/o"), ["no-fm"]),
+    "corrupt checkpoint": (_with_files({"dense.pt": b"PK\x03\x04 not a zip at all"},
+                                       *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/dense.pt"), ["dense.pt"]),
+    "unreachable storage": (_search(_space(), "--storage",
+                                    f"postgresql://snn:{SECRET}@127.0.0.1:1/snnprune"), ["storage", "127.0.0.1"]),
+    "storage is a folder": (_search(_space(), "--storage", "{tmp}"), ["storage"]),
+    # -- run folders ---------------------------------------------------------------------------
+    "report missing run": (_argv("report", "{tmp}/runs/missing"), ["missing"]),
+    "export missing run": (_argv("export", "{tmp}/runs/missing", "--pareto", "--out", "{tmp}/exp"), ["missing"]),
+    "dashboard missing run": (_argv("dashboard", "{tmp}/runs/missing"), ["missing"]),
+    "runs missing root": (_argv("runs", "{tmp}/no-runs"), ["no-runs"]),
+    "report empty run": (_with_run("report", "{tmp}/runs/empty"), ["empty"]),
+    "worker missing storage": (_argv("worker", "--storage", "{tmp}/j.log", "--study", "s"), ["j.log"]),
+    "worker unknown study": (_with_files({"j.log": b""}, "worker", "--storage", "{tmp}/j.log", "--study", "ghost"),
+                             ["ghost"]),
+}
+
+STORES = ("study.db", "results.db", "rungs.db", "*.log", "*.journal", "*.heartbeat")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_writes_no_store(name, tmp_path, capsys, monkeypatch):
+    make_argv, fragments = CASES[name]
+    argv = make_argv(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a default ./runs lands here, never in the repository
+    before = {p for pattern in STORES for p in tmp_path.rglob(pattern)}
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    print(name, "->", err.strip())
+
+    lines = err.strip().splitlines()
+    assert code == 2, f"exit {code}; stderr: {err[-1500:]}"
+    assert len(lines) == 1, f"{len(lines)} lines on stderr: {err[-1500:]}"
+    line = lines[0]
+    assert line.startswith("snnprune: error:"), line
+    assert "Traceback" not in err and "Traceback" not in out
+    assert SECRET not in err and SECRET not in out
+    for fragment in fragments:
+        assert fragment.lower() in line.lower(), f"{fragment!r} not named in: {line}"
+    created = {p for pattern in STORES for p in tmp_path.rglob(pattern)} - before
+    assert not created, f"stores created: {sorted(map(str, created))}"
