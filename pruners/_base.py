@@ -28,7 +28,7 @@ from snnprune.models import ChannelGroup, PotentialRecorder
 
 from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
-__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list"]
+__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list", "require_config_list"]
 
 #: The hyperparameter of every pruner that reads membrane potentials.
 STAT_EVERY = HyperParam("stat_every", "int", 1, 1, 64,
@@ -42,6 +42,14 @@ def default_config_list(sparsity: float, *, structured: bool) -> list[dict[str, 
     one global group at ``sparsity``."""
     op_types = ["Conv2d"] if structured else ["Conv2d", "Linear"]
     return [{"op_types": op_types, "sparse_ratio": float(sparsity), "global_group_id": "snnprune"}]
+
+
+def require_config_list(pruner: str, config_list: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A private copy of the user's config_list; none given is a one-line `UserError`."""
+    if config_list is None:
+        raise UserError(f"pruner {pruner}: a config_list is needed "
+                        "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
+    return copy.deepcopy(list(config_list))
 
 
 class _EngineBridge(Callback):
@@ -75,10 +83,7 @@ class SNNPruner(Pruner):
     def __init__(self, model: nn.Module, config_list: list[dict[str, Any]] | None = None,
                  evaluator: Any | None = None, **hyperparameters: Any) -> None:
         self.hp = validate_hyperparameters(self.spec, hyperparameters)
-        if config_list is None:
-            raise UserError(f"pruner {self.spec.name}: a config_list is needed "
-                            "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
-        config_list = copy.deepcopy(list(config_list))
+        config_list = require_config_list(self.spec.name, config_list)
         self.groups: list[ChannelGroup] = []
         if self.structured:
             config_list = self._structured_config(model, config_list)

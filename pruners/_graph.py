@@ -11,9 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnprune.engine import reset_states
-from snnprune.metrics import input_shape_of
-from snnprune.models import is_spiking
+from snnprune.models import is_spiking, probe_forward
 
 __all__ = ["post_synaptic_neurons"]
 
@@ -22,26 +20,15 @@ def post_synaptic_neurons(model: nn.Module, layers: list[str],
                           input_shape: tuple[int, ...] | None = None) -> dict[str, str | None]:
     """{layer name: name of the neuron layer it drives, or None (e.g. the output layer)}."""
     order: list[tuple[str, int]] = []
-    handles = []
     wanted = set(layers)
-    for name, module in model.named_modules():
-        if name in wanted or is_spiking(module):
-            def hook(mod: nn.Module, _inp: tuple, out: torch.Tensor, name: str = name) -> None:
-                channels = out.shape[2] if out.dim() >= 3 else out.shape[-1]
-                order.append((name, int(channels)))
-            handles.append(module.register_forward_hook(hook))
-    shape = tuple(input_shape) if input_shape is not None else input_shape_of(model)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        reset_states(model)
-        model.train(was_training)
+
+    def hook_for(name: str):
+        def hook(_mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            order.append((name, int(out.shape[2] if out.dim() >= 3 else out.shape[-1])))
+        return hook
+
+    probe_forward(model, {name: hook_for(name) for name, module in model.named_modules()
+                          if name in wanted or is_spiking(module)}, input_shape)
     modules = dict(model.named_modules())
     result: dict[str, str | None] = {name: None for name in layers}
     for i, (name, channels) in enumerate(order):

@@ -27,7 +27,6 @@ config_list is read:
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 from typing import Any, ClassVar
@@ -43,7 +42,7 @@ from snnprune.engine import FitResult, fit
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup
 
-from ._base import Masks
+from ._base import Masks, require_config_list
 from ._nni_bridge import make_evaluator
 from ._registry import HyperParam, PrunerSpec, registered, validate_hyperparameters
 
@@ -115,10 +114,7 @@ class _NNIProtocol:
     def __init__(self, model: nn.Module, config_list: list[dict[str, Any]] | None = None,
                  evaluator: Any | None = None, **hyperparameters: Any) -> None:
         self.hp = validate_hyperparameters(self.spec, hyperparameters)
-        if config_list is None:
-            raise UserError(f"pruner {self.spec.name}: a config_list is needed "
-                            "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
-        config_list = trans_legacy_config_list(copy.deepcopy(list(config_list)))
+        config_list = trans_legacy_config_list(require_config_list(self.spec.name, config_list))
         _check_names(model, config_list, self.spec.name)
         self.groups: list[ChannelGroup] = []
         if self.structured:

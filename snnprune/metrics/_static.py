@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from snnprune.engine import reset_states
+from snnprune.models import input_shape_of, probe_forward
 
 __all__ = ["LayerCount", "count_layers", "dead_channels", "input_shape_of"]
 
@@ -30,14 +30,6 @@ class LayerCount:
     macs: int
     dense_macs: int
     output_positions: int
-
-
-def input_shape_of(model: nn.Module) -> tuple[int, ...]:
-    """[C, H, W] of one static input, from the arguments the model was built with."""
-    args = getattr(model, "build_args", None) or {}
-    if "in_channels" not in args or "image_size" not in args:
-        raise ValueError("model has no build_args; pass input_shape explicitly")
-    return (args["in_channels"], args["image_size"], args["image_size"])
 
 
 def dead_channels(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -72,28 +64,15 @@ def _effective_nonzero(name: str, module: nn.Module, dead: dict[str, torch.Tenso
 
 def count_layers(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> list[LayerCount]:
     """Per conv/linear layer counts, in forward order. One forward of a single dummy sample."""
-    shape = tuple(input_shape) if input_shape is not None else input_shape_of(model)
     positions: dict[str, int] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            def hook(mod: nn.Module, _inp: tuple, out: torch.Tensor, name: str = name) -> None:
-                if isinstance(mod, nn.Conv2d):
-                    positions[name] = int(out.shape[-1] * out.shape[-2])
-                else:
-                    positions[name] = 1
-            handles.append(module.register_forward_hook(hook))
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        reset_states(model)
-        model.train(was_training)
+
+    def hook_for(name: str):
+        def hook(mod: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+            positions[name] = int(out.shape[-1] * out.shape[-2]) if isinstance(mod, nn.Conv2d) else 1
+        return hook
+
+    probe_forward(model, {name: hook_for(name) for name, module in model.named_modules()
+                          if isinstance(module, (nn.Conv2d, nn.Linear))}, input_shape)
     dead = dead_channels(model)
     modules = dict(model.named_modules())
     counts = []

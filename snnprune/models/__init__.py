@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._base import ChannelGroup, SpikingNet
 from ._factory import MODELS, build_model, count_parameters, list_models, seeded
 from ._neurons import NEURONS, SURROGATES, PotentialRecorder, is_spiking, make_neuron, pre_reset_potential
+from ._probe import input_shape_of, probe_forward
 from ._resnet import BasicBlock
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "SpikingNet",
     "build_model",
     "count_parameters",
+    "input_shape_of",
     "is_spiking",
     "list_models",
     "make_neuron",
     "pre_reset_potential",
+    "probe_forward",
     "seeded",
 ]
