@@ -66,10 +66,6 @@ class TrialRuntime:
         return self._data[key]
 
 
-class _Stopped(Exception):
-    pass
-
-
 class _RungCheck(Callback):
     """At each rung epoch: record the partial objective vector, stop if enough trials dominate it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -86,8 +87,6 @@ def train(model: str, dataset: str, width: float, T: int, neuron: str, data_root
         "train_seconds": train_seconds, "checkpoint": str(ckpt),
         **metrics.to_dict(layers=False), "history": result.history,
     }
-    import json
-
     atomic_write_bytes(run / "metrics.json", json.dumps(payload, indent=2, default=float).encode())
     human = (f"{model} on {dataset}: test accuracy {test['accuracy']:.4f} after {epochs} epochs "
              f"({train_seconds:.1f} s)\n"
