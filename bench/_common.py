@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["machine", "finish"]
+__all__ = ["finish", "machine", "training_parser"]
 
 
 def machine() -> dict[str, Any]:
@@ -32,3 +33,18 @@ def machine() -> dict[str, Any]:
 def finish(figures: dict[str, Any]) -> None:
     """Print the figures as the last line: one JSON object (the bench convention)."""
     sys.stdout.write(json.dumps(figures, default=float) + "\n")
+
+
+def training_parser(description: str, *, steps: int, rounds: int) -> argparse.ArgumentParser:
+    """The options every training-speed bench shares (data, network, steps, rounds)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--T", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--subset", type=int, default=4000)
+    return parser

@@ -19,7 +19,6 @@ and prints the median time per step of each and the ratios hooks-on / hooks-off 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import time
@@ -28,7 +27,7 @@ from collections.abc import Callable
 import torch
 
 import snnprune
-from _common import finish, machine
+from _common import finish, machine, training_parser
 from snnprune.models import PotentialRecorder, build_model, seeded
 from snnprune.pruners import ChannelStat, activity_stat, criticality_stat
 
@@ -76,16 +75,7 @@ def profile(net: torch.nn.Module, split: snnprune.data.Split, mode: str, *, step
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--model", default="cnn")
-    parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--T", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--subset", type=int, default=4000)
+    parser = training_parser(__doc__.splitlines()[0], steps=40, rounds=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--profile", action="store_true", help="print a profiler table per hooked mode")
     args = parser.parse_args()

@@ -10,7 +10,6 @@ steps, alternating rounds so that machine noise hits both; samples/s of each and
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import time
@@ -21,7 +20,7 @@ from spikingjelly.activation_based import functional
 from torch.utils.data import DataLoader, TensorDataset
 
 import snnprune
-from _common import finish, machine
+from _common import finish, machine, training_parser
 from snnprune.models import build_model, seeded
 
 
@@ -59,16 +58,7 @@ def engine_loop(net: torch.nn.Module, split: snnprune.data.Split, *, steps: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--model", default="cnn")
-    parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--T", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--subset", type=int, default=4000)
+    parser = training_parser(__doc__.splitlines()[0], steps=60, rounds=3)
     args = parser.parse_args()
 
     data = snnprune.load_dataset(args.dataset, args.data_root, subset=args.subset, seed=0)

@@ -29,15 +29,21 @@ SCHEDULE = (
     HyperParam("end", "float", 0.75, 0.05, 1.0, help="step where the final sparsity is reached (fraction)"),
     HyperParam("prune_steps", "int", 10, 1, 1000, help="n, the number of pruning steps after the first"),
 )
+#: The regeneration options both criticality pruners share (one definition, one valid range).
+REGEN_CHOICE = HyperParam("regen", "choice", "criticality", choices=("criticality", "gradient", "random"),
+                          help="how regenerated weights or channels are chosen (the paper's ablation)")
+AGGREGATION = HyperParam("aggregation", "choice", "max", choices=("max", "mean"),
+                         help="criticality over a channel's map")
+CRITICALITY_FN = HyperParam("criticality_fn", "choice", "derivative", choices=("derivative", "primitive"),
+                            help="surrogate derivative (paper) or the surrogate itself (reference code)")
+REGEN_SEED = HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration")
 REGEN = (
     HyperParam("regen_ratio", "float", 0.5, 0.0, 0.95, help="r, the share of kept weights that is regenerated"),
-    HyperParam("regen", "choice", "criticality", choices=("criticality", "gradient", "random"),
-               help="how regenerated weights are chosen (the paper's ablation)"),
-    HyperParam("aggregation", "choice", "max", choices=("max", "mean"), help="criticality over a channel's map"),
-    HyperParam("criticality_fn", "choice", "derivative", choices=("derivative", "primitive"),
-               help="surrogate derivative (paper) or the surrogate itself (reference code)"),
+    REGEN_CHOICE,
+    AGGREGATION,
+    CRITICALITY_FN,
     HyperParam("regen_init", "choice", "zero", choices=("zero", "old"), help="value a regenerated weight restarts at"),
-    HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration"),
+    REGEN_SEED,
     STAT_EVERY,
 )
 

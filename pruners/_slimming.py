@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ._base import STAT_EVERY
+from ._criticality_unstructured import AGGREGATION, CRITICALITY_FN, REGEN_CHOICE, REGEN_SEED
 from ._registry import HyperParam, registered
 from ._stats import ChannelStat, EffectiveGradient, criticality_stat
 from ._structured import (MIN_CHANNELS, ChannelPruner, Scores, add_l1_subgradient, choose_among,
@@ -58,13 +59,7 @@ class SlimmingPruner(ChannelPruner):
             hyperparams=(L1_GAMMA, scope_param("global"), MIN_CHANNELS,
                          HyperParam("regen_ratio", "float", 0.5, 0.0, 0.95,
                                     help="r: G = r (C - P C) channels are pruned extra, then regenerated"),
-                         HyperParam("regen", "choice", "criticality", choices=("criticality", "gradient", "random"),
-                                    help="how regenerated channels are chosen (the paper's ablation)"),
-                         HyperParam("aggregation", "choice", "max", choices=("max", "mean"),
-                                    help="criticality over a channel's map"),
-                         HyperParam("criticality_fn", "choice", "derivative", choices=("derivative", "primitive"),
-                                    help="surrogate derivative (paper) or the surrogate itself (reference code)"),
-                         HyperParam("seed", "int", 0, 0, 2**31 - 1, help="seed of the random regeneration"),
+                         REGEN_CHOICE, AGGREGATION, CRITICALITY_FN, REGEN_SEED,
                          STAT_EVERY),
             description="network slimming with criticality-based channel regeneration (Chen et al. 2023)")
 class CriticalityStructuredPruner(SlimmingPruner):
