@@ -31,9 +31,11 @@ test: install
 test-all: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Every bench in bench/, one after another, then docs/benchmarks.md (about 1.5 hours on 2 cores).
+# One bench and the page: $(PY) bench/run.py --only NAME
 bench: install
-	$(PY) bench/throughput.py
-	$(PY) bench/overhead.py
+	@bash bench/ensure_fashion_mnist.sh
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

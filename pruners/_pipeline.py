@@ -44,8 +44,8 @@ class Budget:
                 raise UserError(f"{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
         if self.batch_size < 1:
             raise UserError(f"batch size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and self.finetune_lr > 0):
-            raise UserError("learning rates must be > 0")
+        if not all(0 < rate <= 3.4028234663852886e38 for rate in (self.lr, self.finetune_lr)):
+            raise UserError(f"learning rates must be in (0, 3.4e38] (float32), got {self.lr} and {self.finetune_lr}")
 
 
 @dataclass

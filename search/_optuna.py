@@ -91,7 +91,17 @@ def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampl
         return optuna.samplers.NSGAIISampler(**kwargs)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(multivariate=True, group=True, **kwargs)
+    return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=startup_trials(space.trials),
+                                      **kwargs)
+
+
+def startup_trials(trials: int) -> int:
+    """Random trials before TPE models the front: a quarter of the budget, between 4 and 10.
+
+    Optuna's fixed 10 leaves a 16-trial search (a typical CPU budget) only 6 guided trials,
+    little better than random search; large budgets keep Optuna's 10.
+    """
+    return max(4, min(10, -(-int(trials) // 4)))
 
 
 def open_study(space: SearchSpace, storage: str, *, study: str | None = None, worker: int = 0) -> optuna.Study:

@@ -14,6 +14,14 @@ their partial values as attributes) or FAIL.
 
     summary = ray_optimize(load_space("demo"), run_dir=Path("runs/demo"), trials=8)
 
+Crash and resume work as with the Optuna backend. Trials run in Ray workers, so the driver keeps
+the heartbeats of the trials it has open (a thread, every interval of ``SNNPRUNE_HEARTBEAT``).
+Before it starts and before each new trial, the driver fails the trials whose heartbeat went
+stale (a driver killed with ``kill -9``), with their reason, and queues each again once with the
+same parameters (`RetryOnce`), exactly what `Study.optimize` does for the Optuna backend. The
+study is the only state a resume reads: each run starts a fresh Tune run (Tune's own experiment
+folder, possibly left half-written by the kill, is never restored).
+
 On a multi-node cluster the run folder (artifacts, dense cache, rung store) and the storage must
 be reachable from every node: a shared disk and a PostgreSQL/MySQL URL.
 """
@@ -25,12 +33,15 @@ import json
 import logging
 import math
 import os
+import threading
 import traceback
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError
@@ -39,11 +50,13 @@ from snnprune.spaces import SearchSpace, parse_space
 from ._optuna import _finished, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, summarize, \
     trial_config
 from ._runner import run_trial
-from ._storage import default_storage, open_storage
+from ._storage import default_storage, open_storage, redact
 from ._suggest import suggest
 from ._trial import TrialConfig
 
 __all__ = ["ray_optimize"]
+
+logger = logging.getLogger(__name__)
 
 #: Result key carrying the trial's Optuna attributes and outcome, as a JSON string (Tune
 #: flattens nested dicts in results; a string travels intact).
@@ -117,11 +130,46 @@ def _report(space: SearchSpace, result: Any, rungs: dict[str, list[float]]) -> d
             PAYLOAD: payload}
 
 
+def _recover_interrupted(study: optuna.Study) -> None:
+    """Fail the trials whose heartbeat went stale and queue each again once, as `Study.optimize`
+    does before each trial for the Optuna backend: the storage from `open_storage` knows the
+    grace period, records the reason and carries the retry callback (`RetryOnce`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def _searcher_class() -> type:
     from ray.tune.search.optuna import OptunaSearch
 
     class _StudySearch(OptunaSearch):
-        """`OptunaSearch` that records attributes and tells PRUNED/FAIL like the Optuna backend."""
+        """`OptunaSearch` that records attributes and tells PRUNED/FAIL like the Optuna backend,
+        and keeps heartbeats for its open trials (see `_heartbeats`)."""
+
+        def suggest(self, trial_id: str) -> dict | None:
+            new = trial_id not in self._ot_trials
+            if new:  # a retry of a dead trial is WAITING: the ask below takes it first
+                _recover_interrupted(self._ot_study)
+            with warnings.catch_warnings():
+                # heartbeats come from `_heartbeats`, not from `Study.optimize`: as meant
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                config = super().suggest(trial_id)
+            if new and trial_id in self._ot_trials:  # the first beat at once, not an interval later
+                self._record_heartbeats([self._ot_trials[trial_id]])
+            return config
+
+        def open_trials(self) -> list[optuna.Trial]:
+            """The study's trials this searcher asked for and has not told yet."""
+            return [t for tid, t in list(self._ot_trials.items()) if tid not in self._completed_trials]
+
+        def beat(self) -> None:
+            self._record_heartbeats(self.open_trials())
+
+        def _record_heartbeats(self, trials: list[optuna.Trial]) -> None:
+            storage = self._ot_study._storage
+            if is_heartbeat_enabled(storage):
+                for trial in trials:
+                    storage.record_heartbeat(trial._trial_id)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -202,7 +250,9 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     storage = storage or default_storage(run_dir)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
-        remaining = total - _finished(handle)
+        remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
+        if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
+            _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
     started = _start_ray(address, quiet) if remaining > 0 else False
     try:
@@ -212,7 +262,7 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
                                           timeout=timeout if timeout is not None else space.timeout,
                                           device=device, quiet=quiet)
             try:
-                with quiet_optuna(), _quiet_tune(quiet):
+                with quiet_optuna(), _quiet_tune(quiet), _heartbeats(searcher):
                     tuner.fit()
             finally:
                 searcher.close_unfinished()
@@ -235,7 +285,7 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
         searcher = _searcher_class()(
             space=_DefineByRun(space_dict, space.source, name), metric=list(space.metric_names),
             mode=[d[:3] for d in space.directions], sampler=make_sampler(space), study_name=name,
-            storage=open_storage(storage, heartbeat=False))
+            storage=open_storage(storage))  # with heartbeats, grace period and retry callback
     trainable = tune.with_parameters(_trainable, space_dict=space_dict, source=space.source,
                                      run_dir=str(run_dir), device=device)
     tuner = tune.Tuner(
@@ -247,6 +297,36 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     return tuner, searcher
+
+
+@contextlib.contextmanager
+def _heartbeats(searcher: Any) -> Iterator[None]:
+    """Beat for the searcher's open trials every interval while Tune runs them. A thread of the
+    driver, not of the trial: Tune owns the trials' processes, the driver owns their Optuna
+    trials, and a killed driver is what leaves them RUNNING. Kept out of the searcher, which Tune
+    pickles into its checkpoints."""
+    storage = searcher._ot_study._storage
+    if not is_heartbeat_enabled(storage):
+        yield
+        return
+    interval = storage.get_heartbeat_interval()
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(interval):
+            try:
+                searcher.beat()
+            except Exception as exc:  # a storage hiccup: the next beat may get through
+                logger.warning("heartbeat not recorded: %s", redact(str(exc).strip().splitlines()[0][:160]
+                                                                    if str(exc).strip() else type(exc).__name__))
+
+    thread = threading.Thread(target=run, name="snnprune-heartbeats", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @contextlib.contextmanager

@@ -12,7 +12,8 @@
 Heartbeats: a running trial records one every *interval* seconds; one silent for more than the
 *grace* period is taken for dead (its process was killed, its machine lost), marked FAIL, and a
 copy with the same parameters is queued (user attribute ``retry_of``: the dead trial's number);
-a retry that dies too is not retried again. The defaults are 30 s and 90 s; the environment
+a retry that dies too is not retried again. The dead trial's ``fail_reason`` says it was
+interrupted (`INTERRUPTED`). The defaults are 30 s and 90 s; the environment
 variable ``SNNPRUNE_HEARTBEAT="INTERVAL,GRACE"`` (whole seconds, ``0 < INTERVAL < GRACE``)
 changes both, e.g. ``SNNPRUNE_HEARTBEAT=5,20`` to resume sooner after a crash. Every process
 sharing a study should use the same setting; grace must exceed the longest pause a live process
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
@@ -37,14 +40,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from snnprune.errors import UserError
 
-__all__ = ["HEARTBEAT_ENV", "HeartbeatJournalStorage", "RetryOnce", "default_storage", "heartbeat_settings",
-           "is_url", "open_storage", "redact"]
+__all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
+           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
 #: ``"INTERVAL,GRACE"`` in seconds; see the module docstring.
 HEARTBEAT_ENV = "SNNPRUNE_HEARTBEAT"
 DEFAULT_HEARTBEAT = (30, 90)
+#: The ``fail_reason`` of a trial failed because its heartbeat went stale.
+INTERRUPTED = "interrupted: no heartbeat for more than {grace} s (its process was killed or its machine lost)"
 
 
 def redact(url: str) -> str:
@@ -94,6 +99,24 @@ class RetryOnce:
                           "retry_history": history}))
 
 
+def _mark_interrupted(storage: optuna.storages.BaseStorage, trial_ids: list[int], grace: int) -> list[int]:
+    """Give the stale trials their ``fail_reason`` while they still take attributes: Optuna's
+    ``fail_stale_trials`` asks for them, then fails them (a finished trial takes no attribute)."""
+    for trial_id in trial_ids:
+        try:
+            storage.set_trial_user_attr(trial_id, "fail_reason", INTERRUPTED.format(grace=grace))
+        except UpdateFinishedTrialError:
+            pass  # another process failed it first
+    return trial_ids
+
+
+class HeartbeatRDBStorage(RDBStorage):
+    """`RDBStorage` whose stale trials say why they failed (`INTERRUPTED`)."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return _mark_interrupted(self, super()._get_stale_trial_ids(study_id), self.grace_period or 0)
+
+
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     """A journal file with heartbeats: one small file per running trial whose modification time
     is its last heartbeat, so the journal itself does not grow with them. "Now" is read from a
@@ -132,7 +155,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
                 continue
             if now - last > self.grace_period:
                 stale.append(trial._trial_id)
-        return stale
+        return _mark_interrupted(self, stale, self.grace_period)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         changed = super().set_trial_state_values(trial_id, state, values)
@@ -145,6 +168,10 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         return self.heartbeat_stale_trial_callback
+
+
+_CREATE_RACE_RETRIES = 3
+_CREATE_RACE_MARKS = ("already exists", "alembic_version", "duplicate key")
 
 
 def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
@@ -160,19 +187,27 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     if is_url(spec):
         if spec.startswith("sqlite:///"):
             Path(spec[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {}
-        try:
-            with warnings.catch_warnings():
-                # heartbeats are "experimental" in Optuna 5 but are the documented way to
-                # retry a trial whose process died
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                if heartbeat:
-                    kwargs = dict(heartbeat_interval=interval, grace_period=grace,
-                                  heartbeat_stale_trial_callback=RetryOnce())
-                return RDBStorage(spec, engine_kwargs=_engine_kwargs(spec), **kwargs)
-        except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"cannot open storage {redact(spec)}: {redact(reason)[:160]}") from None
+        for attempt in range(_CREATE_RACE_RETRIES + 1):
+            try:
+                with warnings.catch_warnings():
+                    # heartbeats are "experimental" in Optuna 5 but are the documented way to
+                    # retry a trial whose process died
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    if heartbeat:
+                        return HeartbeatRDBStorage(spec, engine_kwargs=_engine_kwargs(spec),
+                                                   heartbeat_interval=interval, grace_period=grace,
+                                                   heartbeat_stale_trial_callback=RetryOnce())
+                    return RDBStorage(spec, engine_kwargs=_engine_kwargs(spec))
+            except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                # Two processes opening a new database at once both create Optuna's tables (and
+                # stamp its schema version); the loser sees "table ... already exists" or a
+                # unique-key failure on alembic_version. The tables are there now: open again.
+                if any(mark in reason for mark in _CREATE_RACE_MARKS) and attempt < _CREATE_RACE_RETRIES:
+                    time.sleep(0.2 * (attempt + 1))
+                    continue
+                raise UserError(f"cannot open storage {redact(spec)}: {redact(reason)[:160]}") from None
+        raise UserError(f"cannot open storage {redact(spec)}")  # not reached: the loop returns or raises
     path = Path(spec)
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")

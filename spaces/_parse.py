@@ -172,6 +172,9 @@ def _data(raw: Any, source: str) -> DataSpec:
     )
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _budget(raw: Any, source: str) -> Any:
     from snnprune.engine import OPTIMIZERS
     from snnprune.pruners import Budget
@@ -189,8 +192,8 @@ def _budget(raw: Any, source: str) -> Any:
             values[f.name] = value if isinstance(value, bool) else fail(source, key, "must be true or false")
         elif isinstance(default, int):
             values[f.name] = read_int(value, source, key, low=1 if f.name == "batch_size" else 0)
-        elif isinstance(default, float):
-            values[f.name] = read_float(value, source, key, low=0.0, low_open=True)
+        elif isinstance(default, float):  # learning rates: beyond float32 torch cannot even store them
+            values[f.name] = read_float(value, source, key, low=0.0, low_open=True, high=FLOAT32_MAX)
         else:
             values[f.name] = read_str(value, source, key)
     return Budget(**values)

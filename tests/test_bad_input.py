@@ -121,6 +121,7 @@ CASES = {
                                "--out", "{tmp}/o"), ["width"]),
     "prune --sparsity 1.5": (_argv(*PRUNE, "--sparsity", "1.5"), ["--sparsity"]),
     "prune --set unknown=1": (_argv(*PRUNE, "--sparsity", "0.5", "--set", "unknown=1"), ["unknown"]),
+    "prune --lr beyond float32": (_argv(*PRUNE, "--sparsity", "0.5", "--lr", "1e300"), ["learning rates"]),
     "prune --set without =": (_argv(*PRUNE, "--sparsity", "0.5", "--set", "end"), ["--set"]),
     "pq --set p=0.9 q=0.5": (_argv(*[a if a != "gmp" else "pq-rewiring" for a in PRUNE], "--sparsity", "0.5",
                                    "--set", "p=0.9", "--set", "q=0.5"), ["p", "q"]),

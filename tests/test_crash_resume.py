@@ -1,34 +1,43 @@
 """Crash and resume: kill -9 a real `snnprune search` mid-trial, run the same command again.
 
 What must hold after the second run: the trials that had completed are kept as they were, the
-trial that was running is FAIL and was retried once with the same parameters (``retry_of``),
-the study counts exactly --trials finished trials, no trial number is duplicated (in the study
-or the results store), and the dense-checkpoint cache holds no half-written file.
+trial that was running is FAIL ("interrupted") and was retried once with the same parameters
+(``retry_of``), the study counts exactly --trials finished trials, no trial number is duplicated
+(in the study or the results store), and the dense-checkpoint cache holds no half-written file.
 Heartbeats are made short (``SNNPRUNE_HEARTBEAT=1,2``) so the dead trial is found in seconds.
+
+Both backends: the Optuna one (SQLite and a journal file) and Ray Tune, whose driver, local
+cluster and trial workers are killed together (the whole process group, as a shell's kill of a
+job would), and none of them may survive.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 import yaml
 from optuna.trial import TrialState
+
+from snnprune.engine import read_checkpoint
+from snnprune.errors import UserError
 from snnprune.reports import load_trials, sync_store
 from snnprune.search import open_storage
 from snnprune.search._optuna import _finished
 
-from snnprune.engine import read_checkpoint
-from snnprune.errors import UserError
-
-TRIALS = 4
 GRACE = 2
+#: Set in the environment of the search processes: every process they start inherits it, so a
+#: survivor of the kill is found by it even if it left the process group.
+MARK = "SNNPRUNE_CRASH_TEST"
 SPACE = {
     "study": "crash",
     "model": {"name": "cnn", "width": 0.25, "T": 2},
@@ -37,36 +46,101 @@ SPACE = {
                "lr": 0.1, "finetune_lr": 0.02},
     "pruners": {"gmp": {"sparsity": {"type": "float", "low": 0.3, "high": 0.9}, "prune_steps": 2}},
     "objectives": ["accuracy", "macs"],
-    "trials": TRIALS,
     "seed": 0,
 }
 
+no_ray = importlib.util.find_spec("ray") is None
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "SNNPRUNE_HEARTBEAT": f"1,{GRACE}", "OMP_NUM_THREADS": "1",
-           "RAY_USAGE_STATS_ENABLED": "0", "PYTHONWARNINGS": "ignore"}
-    return env
+
+def _env(mark: str) -> dict[str, str]:
+    return {**os.environ, "SNNPRUNE_HEARTBEAT": f"1,{GRACE}", "OMP_NUM_THREADS": "1",
+            "RAY_USAGE_STATS_ENABLED": "0", "PYTHONWARNINGS": "ignore", MARK: mark}
 
 
 def _load(storage: str) -> optuna.Study | None:
+    """The study, read without writing: a reader that created SQLite tables would race the
+    search creating them ("table already exists"), and the search would end on it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name="crash", storage=open_storage(storage, heartbeat=False, create=False))
-    except (KeyError, UserError):  # not created yet
+        if storage.startswith("sqlite:///"):
+            if not Path(storage[len("sqlite:///"):]).is_file():
+                return None
+            handle = optuna.storages.RDBStorage(storage, skip_table_creation=True, skip_compatibility_check=True)
+        else:
+            handle = open_storage(storage, heartbeat=False, create=False)
+        return optuna.load_study(study_name="crash", storage=handle)
+    except (KeyError, UserError, sqlalchemy.exc.OperationalError):  # not created yet
         return None
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str):
+def _processes(keep) -> list[int]:
+    """Live processes (zombies aside) for which ``keep(stat fields after the name, environ)``."""
+    if not sys.platform.startswith("linux"):
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X") and keep(fields, environ):
+            found.append(int(entry.name))
+    return found
+
+
+def _marked(mark: str) -> list[int]:
+    """The processes whose environment carries ``MARK=mark``: the search's, wherever they went."""
+    needle = f"{MARK}={mark}".encode()
+    return _processes(lambda fields, environ: needle in environ.split(b"\0"))
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid``: Ray's trial workers take process groups of their own."""
+    return _processes(lambda fields, environ: int(fields[3]) == sid)
+
+
+def _survivors(mark: str, wait: float = 15.0) -> list[int]:
+    """The marked processes still alive after ``wait`` seconds (none, when all is well)."""
+    deadline = time.monotonic() + wait
+    while (left := _marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return left
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# Ray runs as many trials at once as the cores allow: with 2 trials the killed run holds one
+# complete and one running (or two running), and the re-run only has the retries to do, which
+# keeps two starts of a local Ray cluster within a minute.
+@pytest.mark.parametrize("kind,backend,total", [
+    ("sqlite", "optuna", 4),
+    ("journal", "optuna", 4),
+    pytest.param("sqlite", "ray", 2, marks=pytest.mark.skipif(no_ray, reason="ray is not installed")),
+])
+def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str, backend: str, total: int):
     space_file = tmp_path / "space.yaml"
-    space_file.write_text(yaml.safe_dump(SPACE))
+    space_file.write_text(yaml.safe_dump({**SPACE, "trials": total}))
     out = tmp_path / "runs"
     storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else str(tmp_path / "journal.log")
-    argv = [sys.executable, "-m", "snnprune", "search", str(space_file), "--trials", str(TRIALS),
-            "--storage", storage, "--study", "crash", "--out", str(out), "-q", "--device", "cpu"]
+    argv = [sys.executable, "-m", "snnprune", "search", str(space_file), "--trials", str(total),
+            "--storage", storage, "--study", "crash", "--out", str(out), "-q", "--device", "cpu",
+            "--backend", backend]
+    mark = uuid.uuid4().hex
+    env = _env(mark)
 
+    # its own session: the kill takes the search and all it started (Ray's local cluster and its
+    # trial workers, which sit in process groups of their own), as closing its terminal would
     with open(tmp_path / "first-run.log", "wb") as log:  # a file, not a pipe nobody drains
-        proc = subprocess.Popen(argv, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -81,27 +155,36 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str):
             time.sleep(0.2)
         else:
             pytest.fail("no COMPLETE and RUNNING trial seen within 120 s")
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
+        _kill(_session(proc.pid))
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+        left = _survivors(mark)
+        _kill(left)  # ours: started by the search under test
     assert proc.returncode == -signal.SIGKILL
+    assert not left, f"processes of the killed search survived: {left}"
     killed_at = time.monotonic()
 
     # the study as the killed process left it (a trial may have ended between the last poll and the kill)
     before = {t.number: t for t in _load(storage).get_trials(deepcopy=False)}
     running = [n for n, t in before.items() if t.state == TrialState.RUNNING]
     complete = {n: list(t.values) for n, t in before.items() if t.state == TrialState.COMPLETE}
-    assert len(running) == 1 and complete, {n: t.state.name for n, t in before.items()}
-    dead = running[0]
+    assert running and complete, {n: t.state.name for n, t in before.items()}
+    if backend == "optuna":  # one process, one trial at a time; Ray runs as many as fit at once
+        assert len(running) == 1, {n: t.state.name for n, t in before.items()}
 
     time.sleep(max(0.0, GRACE + 1.0 - (time.monotonic() - killed_at)))  # past the grace period
-    again = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=240,
-                           check=False)
+    try:
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
+    finally:
+        left = _survivors(mark)
+        _kill(left)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "Traceback" not in again.stderr, again.stderr[-2000:]
+    assert not left, f"processes of the finished search survived: {left}"
 
     study = _load(storage)
     trials = study.get_trials(deepcopy=False)
@@ -111,14 +194,16 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str):
     for number, values in complete.items():  # completed trials kept, unchanged
         assert by_number[number].state == TrialState.COMPLETE
         assert list(by_number[number].values) == values
-    assert by_number[dead].state == TrialState.FAIL
-    retries = [t for t in trials if t.user_attrs.get("retry_of") == dead]
-    assert len(retries) == 1, [t.user_attrs for t in trials]
-    assert retries[0].params == before[dead].params
-    assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    for dead in running:  # failed with a reason, retried exactly once with the same parameters
+        assert by_number[dead].state == TrialState.FAIL
+        assert "interrupted" in by_number[dead].user_attrs.get("fail_reason", ""), by_number[dead].user_attrs
+        retries = [t for t in trials if t.user_attrs.get("retry_of") == dead]
+        assert len(retries) == 1, [t.user_attrs for t in trials]
+        assert retries[0].params == before[dead].params
+        assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    assert _finished(study) == TRIALS  # the retry replaces the dead trial in the count
-    assert len(trials) == TRIALS + 1
+    assert _finished(study) == total  # the retries replace the dead trials in the count
+    assert len(trials) == total + len(running)
 
     # the results store: one row per trial number
     rows = sync_store(storage, "crash", tmp_path / "results.db")

@@ -87,3 +87,17 @@ def test_unreachable_storage_is_one_line_without_the_password(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "hunter2" not in err and "***" in err
+
+
+@pytest.mark.parametrize(("trials", "startup"), [(1, 4), (8, 4), (16, 4), (20, 5), (40, 10), (1000, 10)])
+def test_tpe_startup_is_a_quarter_of_the_budget_between_4_and_10(trials, startup):
+    from snnprune.search._optuna import startup_trials
+
+    assert startup_trials(trials) == startup
+
+
+def test_tpe_sampler_of_a_small_search_starts_modelling_early(tiny_space):
+    from snnprune.search import make_sampler
+
+    sampler = make_sampler(tiny_space(trials=16, sampler="tpe"))
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._n_startup_trials == 4

@@ -18,7 +18,7 @@ from snnprune.errors import UserError
 
 ray = pytest.importorskip("ray")
 
-from snnprune.search._ray import PAYLOAD, _check_resources, _DefineByRun, _searcher_class, ray_optimize  # noqa: E402
+from snnprune.search._ray import PAYLOAD, _check_resources, _DefineByRun, _heartbeats, _searcher_class, ray_optimize  # noqa: E402
 from snnprune.search._storage import open_storage  # noqa: E402
 
 
@@ -85,7 +85,7 @@ def test_cli_search_with_ray_backend(local_ray, base, capsys, space_dict):
 
 # --- the searcher's bookkeeping, without running trials -------------------------------------------
 
-def _searcher(tmp_path, tiny_space):
+def _searcher(tmp_path, tiny_space, heartbeat=False):
     from snnprune.search import make_sampler, open_study
 
     space = tiny_space(study="hook")
@@ -93,7 +93,7 @@ def _searcher(tmp_path, tiny_space):
     open_study(space, url)
     searcher = _searcher_class()(space=_DefineByRun(space.to_dict(), "<test>", "hook"), metric=["accuracy", "macs"],
                                  mode=["max", "min"], sampler=make_sampler(space), study_name="hook",
-                                 storage=open_storage(url, heartbeat=False))
+                                 storage=open_storage(url, heartbeat=heartbeat))
     return searcher, url
 
 
@@ -119,6 +119,32 @@ def test_searcher_tells_pruned_and_failed_with_attributes(tmp_path, tiny_space):
     assert trials[2].user_attrs["fail_reason"] == "UserError: boom"
     assert "without a result" in trials[3].user_attrs["fail_reason"]
     assert all("config" in t.user_attrs for t in trials)
+
+
+def test_searcher_fails_the_trials_of_a_dead_driver_and_retries_each_once(tmp_path, tiny_space, monkeypatch):
+    """What a re-run's driver does before each new trial: a trial whose heartbeat went stale is
+    FAIL ("interrupted") and asked again once with its parameters; a trial whose driver still
+    beats (`_heartbeats`) is left running."""
+    monkeypatch.setenv("SNNPRUNE_HEARTBEAT", "1,2")
+    State = optuna.trial.TrialState
+    dead, url = _searcher(tmp_path, tiny_space, heartbeat=True)
+    dead.suggest("a")  # trial 0: its first heartbeat, then its driver "dies" (beats no more)
+    time.sleep(3.2)  # past the grace period
+    alive, _ = _searcher(tmp_path, tiny_space, heartbeat=True)
+    config = alive.suggest("b")
+    trials = optuna.load_study(study_name="hook", storage=url).trials
+    assert [t.state for t in trials] == [State.FAIL, State.RUNNING]
+    assert trials[0].user_attrs["fail_reason"].startswith("interrupted")
+    assert trials[1].user_attrs["retry_of"] == 0 and trials[1].params == trials[0].params
+    assert config["snnprune_config"]["trial"] == 1
+    assert config["snnprune_config"]["sparsity"] == trials[0].params["gmp.sparsity"]
+    with _heartbeats(alive):  # trial 1 beats while its driver lives
+        time.sleep(3.2)
+        alive.suggest("c")
+    trials = optuna.load_study(study_name="hook", storage=url).trials
+    assert [t.state for t in trials] == [State.FAIL, State.RUNNING, State.RUNNING]
+    assert "retry_of" not in trials[2].user_attrs
+    assert [t.number for t in alive.open_trials()] == [1, 2]
 
 
 def test_concurrency_from_cluster_resources(tiny_space):

@@ -37,6 +37,7 @@ CASES: list[tuple[str, tuple[Any, ...], Any, str, tuple[str, ...]]] = [
     ("pruners-not-mapping", ("pruners",), ["gmp"], "pruners", ()),
     ("T-not-int", ("model", "T"), "four", "model.T", ()),
     ("lr-not-number", ("budget", "lr"), "fast", "budget.lr", ()),
+    ("lr-beyond-float32", ("budget", "finetune_lr"), 1e300, "budget.finetune_lr", ()),
     ("trials-not-int", ("trials",), 2.5, "trials", ()),
     ("seed-bool", ("seed",), True, "seed", ()),
     ("root-not-str", ("data", "root"), 5, "data.root", ()),
