@@ -33,6 +33,7 @@ import argparse
 import concurrent.futures as cf
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -315,7 +316,7 @@ def main() -> None:
           f"cnn x{s.width} T={s.T}, fashion-mnist subset {s.subset}, epochs {s.pretrain}+{s.prune}+{s.finetune}, "
           f"{s.seeds} seeds, {args.jobs} processes", flush=True)
 
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
     results: dict[Job, dict[str, Any]] = {}
     imp: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="snnprune-fidelity-") as tmp:
@@ -351,7 +352,7 @@ def main() -> None:
     finish({"bench": "fidelity", "settings": {**s.__dict__, "sections": sections, "jobs": args.jobs,
                                               "quick": args.quick},
             "summary": summary, "runs": raw, "imp_curve": imp["curve"] if imp else None,
-            "wall_minutes": wall / 60, "machine": machine()})
+            "wall_minutes": wall / 60, "loadavg": [load_start, os.getloadavg()[0]], "machine": machine()})
 
 
 def _progress(done: int, total: int, job: Job, r: dict[str, Any], start: float) -> None:

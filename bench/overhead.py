@@ -2,9 +2,10 @@
 
 SCA scores channels by the activity of their pre-reset membrane potential and the criticality
 pruners by its surrogate derivative; both read H through `snnprune.models.PotentialRecorder`
-(forward hooks on the neurons, which must store their potential trace) and add one per-channel
-sum per batch (`snnprune.pruners.activity_stat` / `criticality_stat`). This bench trains the same
-network on the same batches three ways, in alternating rounds so machine noise hits all alike:
+(forward hooks on the neurons that read H where the neuron's own forward left it for autograd)
+and add one per-channel sum per batch (`snnprune.pruners.activity_stat` / `criticality_stat`),
+exactly as the pruners do. This bench trains the same network on the same batches three ways,
+in alternating rounds so machine noise hits all alike (per-round times go to stderr):
 
     off          plain `snnprune.fit`
     activity     fit with a recorder on every channel group's neuron feeding `activity_stat()`
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -48,7 +50,7 @@ def step_time(net: torch.nn.Module, split: snnprune.data.Split, stat: ChannelSta
               batch_size: int, seed: int, every: int = 1) -> float:
     """Seconds per training step of `fit`, with the recorder feeding ``stat`` when given."""
     neurons = [g.neuron for g in net.channel_groups()]
-    recorder = PotentialRecorder(net, neurons, stat, every=every) if stat is not None else None
+    recorder = PotentialRecorder(net, neurons, stat, every=every, steps=True) if stat is not None else None
     try:
         start = time.perf_counter()
         result = snnprune.fit(net, split, epochs=10**6, max_steps=steps, batch_size=batch_size, lr=0.05,
@@ -65,7 +67,8 @@ def step_time(net: torch.nn.Module, split: snnprune.data.Split, stat: ChannelSta
 def profile(net: torch.nn.Module, split: snnprune.data.Split, mode: str, *, steps: int,
             batch_size: int) -> str:
     """torch.profiler table (by self CPU time) of a hooked run."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     factory = MODES[mode]
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -98,6 +101,8 @@ def main() -> None:
             factory = MODES[mode]
             times[mode].append(step_time(copy.deepcopy(base), data.train, factory() if factory else None,
                                          steps=steps, batch_size=args.batch_size, seed=r, every=every_of(mode)))
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{m} {times[m][-1] * 1e3:.1f}" for m in MODES)
+              + " ms/step", file=sys.stderr, flush=True)
     median = {mode: statistics.median(values) for mode, values in times.items()}
     ratios = {mode: median[mode] / median["off"] for mode in MODES if mode != "off"}
     print(f"{args.model} x{args.width} on {args.dataset}, T={args.T}, batch {args.batch_size}, "
@@ -113,6 +118,7 @@ def main() -> None:
     finish({"bench": "overhead", "model": args.model, "dataset": args.dataset, "width": args.width,
             "T": args.T, "batch_size": args.batch_size, "steps": steps, "rounds": args.rounds,
             "ms_per_step": {mode: value * 1e3 for mode, value in median.items()},
+            "rounds_ms_per_step": {mode: [v * 1e3 for v in values] for mode, values in times.items()},
             "ratio_activity": ratios["activity"], "ratio_criticality": ratios["criticality"],
             "ratio_activity_every4": ratios["activity/4"], "ratio_criticality_every4": ratios["criticality/4"],
             "target": 1.05, "machine": machine()})

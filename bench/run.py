@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -53,10 +52,9 @@ def _command(name: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from snnprune.engine import atomic_write_bytes  # temp file and rename, as every store does
+
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _last_json(text: str) -> dict[str, Any]:

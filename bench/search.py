@@ -50,6 +50,7 @@ from typing import Any
 
 import optuna
 import torch
+
 from _common import finish, machine
 from snnprune.reports._pareto import default_reference, hypervolume, to_minimize
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
