@@ -24,7 +24,7 @@ from torch import nn
 
 from snnprune.engine import Callback, FitContext
 from snnprune.errors import UserError
-from snnprune.models import ChannelGroup, PotentialRecorder
+from snnprune.models import ChannelGroup, PotentialRecorder, PotentialSteps
 
 from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
@@ -210,8 +210,11 @@ class SNNPruner(Pruner):
         """Names of neurons whose pre-reset potentials `on_potential` wants (none by default)."""
         return []
 
-    def on_potential(self, neuron: str, potential: torch.Tensor) -> None:
-        """Receives H [T, N, C, ...] of a neuron from `potential_neurons` during training."""
+    def on_potential(self, neuron: str, potential: PotentialSteps) -> None:
+        """Receives H of a neuron from `potential_neurons` during training, as a `PotentialSteps`.
+
+        Hand it to a `ChannelStat`, or call ``potential.tensor()`` for H [T, N, C, ...].
+        """
 
     # ----- driving -------------------------------------------------------------------------
     def start(self, *, total_steps: int, steps_per_epoch: int, optimizer: Any | None = None) -> None:
@@ -222,7 +225,7 @@ class SNNPruner(Pruner):
         names = self.potential_neurons()
         if names:
             self._recorder = PotentialRecorder(self.bound_model, names, self.on_potential,
-                                               every=int(self.hp.get("stat_every", 1)))
+                                               every=int(self.hp.get("stat_every", 1)), steps=True)
         self._started = True
         self.on_start()
 

@@ -35,7 +35,7 @@ from snnprune.errors import UserError
 from ._base import STAT_EVERY
 from ._registry import HyperParam, registered
 from ._scores import channel_activity_sum
-from ._stats import ChannelStat, EffectiveGradient
+from ._stats import ChannelStat, EffectiveGradient, activity_stat
 from ._structured import (MIN_CHANNELS, ChannelPruner, Scores, add_l1_subgradient, choose_among,
                           regrow_counts, scope_param)
 
@@ -90,8 +90,11 @@ class SCAPruner(ChannelPruner):
 
     def on_start(self) -> None:
         args = self.neuron_args()
-        self.activity = ChannelStat(activity_fn(self.hp["potential"], self.hp["normalize"],
-                                                args["v_threshold"], args["v_reset"]))
+        if self.hp["potential"] == "pre":  # reduced step by step from the recorder's H
+            self.activity = activity_stat(self.hp["normalize"])
+        else:
+            self.activity = ChannelStat(activity_fn(self.hp["potential"], self.hp["normalize"],
+                                                    args["v_threshold"], args["v_reset"]))
         if self.q > 0:
             self.grads = EffectiveGradient(self.bound_model, [(g.bn, "weight") for g in self.groups])
 

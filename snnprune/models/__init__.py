@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ._base import ChannelGroup, SpikingNet
 from ._factory import MODELS, build_model, count_parameters, list_models, seeded
-from ._neurons import NEURONS, SURROGATES, PotentialRecorder, is_spiking, make_neuron, pre_reset_potential
+from ._neurons import (
+    NEURONS,
+    SURROGATES,
+    PotentialRecorder,
+    PotentialSteps,
+    is_spiking,
+    make_neuron,
+    pre_reset_potential,
+)
 from ._probe import input_shape_of, probe_forward
 from ._resnet import BasicBlock
 
@@ -14,6 +22,7 @@ __all__ = [
     "MODELS",
     "NEURONS",
     "PotentialRecorder",
+    "PotentialSteps",
     "SURROGATES",
     "SpikingNet",
     "build_model",
