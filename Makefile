@@ -31,11 +31,11 @@ test: install
 test-all: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Every bench in bench/, one after another, then docs/benchmarks.md (about 1.5 hours on 2 cores).
-# One bench and the page: $(PY) bench/run.py --only NAME
+# Every bench in bench/, one after another, then docs/benchmarks.md (about 70 minutes on 2 free cores, 46 of them the fidelity suite).
+# One bench and the page: make bench BENCH_ARGS="--only NAME"
 bench: install
 	@bash bench/ensure_fashion_mnist.sh
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -11,7 +11,7 @@ context only):
    Figure: mean HV of TPE / mean HV of random (target >= 1.10), and per seed.
 2. Multi-fidelity compute saving: the same TPE search with rungs (stop at fine-tune epoch 1
    when dominated by half of the trials seen there, once 3 have) against none, fine-tune 3
-   epochs, on ``--mf-seeds`` seeds (default 1). Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs);
+   epochs, on ``--mf-seeds`` seeds (default 2). Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs);
    trial seconds as context. Figure: compute to reach 95 % of the NO-STOPPING run's final
    hypervolume (common reference and ideal from both runs' points), stopping / none
    (target <= 0.5); the same against each run's own final HV as context.
@@ -25,7 +25,10 @@ context only):
    with 2 torch threads, same space, same trial count, both journal storage. The ceiling on 2
    cores is 2.0 (target >= 1.6). Worker start-up (spawn, imports) is inside the 2-worker wall;
    the ratio of median trial times (1 worker against 2 in parallel) is shown as context. Note
-   that the single worker's 2 intra-op threads already speed one trial up (about 1.6x here).
+   that the single worker's 2 intra-op threads already speed one trial up (about 1.6x here), so
+   on 2 cores this ratio is bounded near 2 / 1.6. A third arm, 1 worker with 1 thread, gives the
+   scaling of the worker machinery at equal resources per worker (each worker on its own cores,
+   as on a cluster): 2 workers / that arm.
 
 Parts 1, 2 and 4 share one dense cache, warmed before they start, so they measure the search
 and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread processes
@@ -33,7 +36,7 @@ and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread 
 
 Defaults: 23 minutes measured on 2 cores shared with other jobs (load 2-5); less on free cores.
 
-    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 1] [--parts 1,2,3,4] [--out DIR] [--quick]
+    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--parts 1,2,3,4] [--out DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import torch
 from _common import finish, machine
 from snnprune.reports._pareto import default_reference, hypervolume, to_minimize
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
+from snnprune.search._fidelity import dominates
 from snnprune.search._optuna import quiet_optuna, trial_config
 from snnprune.spaces import SearchSpace, load_space, parse_space
 
@@ -220,8 +224,13 @@ def _to_reach(curve: list[float], cost: list[float], target: float) -> float | N
     return None
 
 
+def off_front(points: list[list[float]], directions: list[str]) -> int:
+    """How many of the points some other point dominates: the trials no Pareto rule needs."""
+    return sum(any(dominates(q, p, directions) for q in points if q is not p) for p in points)
+
+
 def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
-          finetune: int) -> dict[str, Any]:
+          finetune: int, rung: int) -> dict[str, Any]:
     per_seed = []
     for s in seeds:
         arms = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in ("rungs", "none")}
@@ -246,6 +255,11 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
             a, b = row["rungs"][key], row["none"][key]
             row[f"ratio_{key}"] = a / b if a is not None and b else None
         row["ratio_total_epochs"] = row["rungs"]["finetune_epochs_total"] / row["none"]["finetune_epochs_total"]
+        # the best any rule that keeps every final Pareto point could do on the no-stop run's trials:
+        # stop exactly the trials that end dominated, each at the rung
+        dominated = off_front(complete_points(arms["none"]), directions)
+        row["none"]["dominated_at_end"] = dominated
+        row["floor_total_epochs"] = 1.0 - dominated / len(arms["none"]) * (finetune - rung) / finetune
         per_seed.append(row)
 
     def pooled(key: str) -> float | None:
@@ -257,7 +271,10 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
             "ratio_seconds": pooled("seconds_to_95_of_none_final"),
             "ratio_own_final": pooled("epochs_to_95_of_own_final"),
             "ratio_total_epochs": sum(p["rungs"]["finetune_epochs_total"] for p in per_seed)
-            / sum(p["none"]["finetune_epochs_total"] for p in per_seed)}
+            / sum(p["none"]["finetune_epochs_total"] for p in per_seed),
+            "floor_total_epochs": statistics.mean(p["floor_total_epochs"] for p in per_seed),
+            "dominated_at_end": sum(p["none"]["dominated_at_end"] for p in per_seed),
+            "trials_none": sum(p["none"]["trials"] for p in per_seed)}
 
 
 # --------------------------------------------------------------------------- part 3
@@ -298,27 +315,32 @@ def part3(raw: dict[str, Any], root: Path, configs: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- part 4
 
 def part4(raw: dict[str, Any], root: Path, seed: int, trials: int) -> dict[str, Any]:
+    """Trials per hour of three arms on the same space and trial count, one after another."""
     out: dict[str, Any] = {"trials": trials}
-    for workers in (1, 2):
-        name = f"p4-w{workers}"
+    # (arm, workers, torch threads of the single worker; the 2 workers get cores // 2 each)
+    for arm, workers, threads in (("w1", 1, 2), ("w1t1", 1, 1), ("w2", 2, None)):
+        name = f"p4-{arm}"
         space = make_space(raw, study=name, seed=seed, trials=trials, sampler="tpe")
         run_dir = root / name
         storage = str(run_dir / "journal.log")
-        if workers == 1:
-            torch.set_num_threads(2)  # the whole machine for the single worker
+        if threads:
+            torch.set_num_threads(threads)
         start = time.perf_counter()
         optimize(space, run_dir=run_dir, storage=storage, trials=trials, workers=workers, device="cpu", quiet=True)
         wall = time.perf_counter() - start
         recs = _records(storage, name)
         finished = sum(r["state"] in ("COMPLETE", "PRUNED", "FAIL") for r in recs)
         secs = [r["seconds"] for r in recs if r["seconds"] is not None]
-        out[f"w{workers}"] = {"wall": wall, "finished": finished, "trials_per_hour": finished / wall * 3600,
-                              "threads_per_worker": 2 if workers == 1 else max(1, (os.cpu_count() or 1) // 2),
-                              "mean_trial_seconds": statistics.mean(secs) if secs else None,
-                              "median_trial_seconds": statistics.median(secs) if secs else None,
-                              "failed": sum(r["state"] == "FAIL" for r in recs),
-                              "cache_hits": sum(bool(r["cache_hit"]) for r in recs)}
+        out[arm] = {"wall": wall, "finished": finished, "trials_per_hour": finished / wall * 3600,
+                    "workers": workers,
+                    "threads_per_worker": threads or max(1, (os.cpu_count() or 1) // workers),
+                    "mean_trial_seconds": statistics.mean(secs) if secs else None,
+                    "median_trial_seconds": statistics.median(secs) if secs else None,
+                    "failed": sum(r["state"] == "FAIL" for r in recs),
+                    "cache_hits": sum(bool(r["cache_hit"]) for r in recs)}
     out["ratio"] = out["w2"]["trials_per_hour"] / out["w1"]["trials_per_hour"]
+    # the scaling of the worker machinery itself: each worker with the same threads (1)
+    out["ratio_equal_threads"] = out["w2"]["trials_per_hour"] / out["w1t1"]["trials_per_hour"]
     # context, robust to one trial slowed by a neighbour: median trial time, 1 worker vs 2 in parallel
     out["ratio_median_trial"] = out["w1"]["median_trial_seconds"] / (out["w2"]["median_trial_seconds"] / 2)
     return out
@@ -335,7 +357,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=None, help="trials per study (default 16; --quick 4)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 2; --quick 1)")
     parser.add_argument("--parts", default="1,2,3,4")
-    parser.add_argument("--mf-seeds", type=int, default=1, help="seeds of part 2 (default 1)")
+    parser.add_argument("--mf-seeds", type=int, default=None, help="seeds of part 2 (default 2; --quick 1)")
     parser.add_argument("--finetune-epochs", type=int, default=3, help="part 2's fine-tune epochs")
     parser.add_argument("--rung-min-trials", type=int, default=3)
     parser.add_argument("--rung-fraction", type=float, default=0.5)
@@ -346,7 +368,7 @@ def main() -> None:
     args = parser.parse_args()
     trials = args.trials or (4 if args.quick else 16)
     seeds = list(range(args.seeds or (1 if args.quick else 2)))
-    mf_seeds = list(range(args.mf_seeds))
+    mf_seeds = list(range(args.mf_seeds or (1 if args.quick else 2)))
     configs = 2 if args.quick and args.cache_configs == 3 else args.cache_configs
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     root = Path(args.out or tempfile.mkdtemp(prefix="snnprune-bench-search-")).resolve()
@@ -377,7 +399,7 @@ def main() -> None:
                   f"{p['hv_random']:.4f} ({p['complete_random']})  ratio {_fmt(p['ratio'])}")
         print(f"   mean ratio tpe / random                     {_fmt(p1['ratio'])}   (target >= 1.10)")
     if 2 in parts:
-        p2 = part2(results, directions, mf_seeds, args.finetune_epochs)
+        p2 = part2(results, directions, mf_seeds, args.finetune_epochs, rungs["epochs"][0])
         figures["part2_multifidelity"] = p2
         print(f"2. multi-fidelity: rungs {rungs}, fine-tune {args.finetune_epochs} epochs, {trials} trials, "
               f"{len(mf_seeds)} seed(s); compute = fine-tune epochs run")
@@ -392,6 +414,8 @@ def main() -> None:
         print(f"   same, each run's own final HV                     {_fmt(p2['ratio_own_final'])}")
         print(f"   same in trial seconds (no-stop final)             {_fmt(p2['ratio_seconds'])}")
         print(f"   total fine-tune epochs, rungs / none               {_fmt(p2['ratio_total_epochs'])}")
+        print(f"   floor: stopping exactly the trials that end dominated ({p2['dominated_at_end']} of "
+              f"{p2['trials_none']}) {_fmt(p2['floor_total_epochs'])}")
     if 3 in parts:
         p3 = part3(raw, root, configs)
         figures["part3_cache"] = p3
@@ -402,12 +426,13 @@ def main() -> None:
     if 4 in parts:
         p4 = part4(raw, search_root, seeds[0], trials)
         figures["part4_workers"] = p4
-        for w in ("w1", "w2"):
+        for w in ("w1", "w1t1", "w2"):
             a = p4[w]
-            print(f"4. {w}: {a['finished']} trials in {a['wall']:.1f} s = {a['trials_per_hour']:.0f}/h "
+            print(f"4. {w:4s}: {a['finished']} trials in {a['wall']:.1f} s = {a['trials_per_hour']:.0f}/h "
                   f"({a['threads_per_worker']} threads/worker, trial mean {_fmt(a['mean_trial_seconds'], '.1f')} s, "
                   f"median {_fmt(a['median_trial_seconds'], '.1f')} s)")
         print(f"   ratio 2 workers / 1                         {p4['ratio']:.3f}   (target >= 1.6, ceiling 2.0)")
+        print(f"   ratio 2 workers / 1, 1 thread per worker     {p4['ratio_equal_threads']:.3f}")
         print(f"   same from median trial seconds (no start-up) {p4['ratio_median_trial']:.3f}")
 
     figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts), "quick": args.quick,
@@ -423,6 +448,7 @@ def main() -> None:
                          "mf_epochs_to_95": figures.get("part2_multifidelity", {}).get("ratio"),
                          "cache_hit_over_nocache": figures.get("part3_cache", {}).get("ratio"),
                          "workers_2_over_1": figures.get("part4_workers", {}).get("ratio"),
+                         "workers_2_over_1_equal_threads": figures.get("part4_workers", {}).get("ratio_equal_threads"),
                          "workers_2_over_1_median_trial": figures.get("part4_workers", {}).get("ratio_median_trial")}
     finish(figures)
 

@@ -20,13 +20,15 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "search"
     assert set(figures["ratios"]) == {"hv_tpe_over_random", "mf_epochs_to_95", "cache_hit_over_nocache",
-                                      "workers_2_over_1", "workers_2_over_1_median_trial"}
+                                      "workers_2_over_1", "workers_2_over_1_equal_threads",
+                                      "workers_2_over_1_median_trial"}
     p1 = figures["part1_hv_tpe_vs_random"]
     assert len(p1["per_seed"]) == 1 and len(p1["reference"]) == 2
     assert figures["part2_multifidelity"]["per_seed"][0]["none"]["finetune_epochs_total"] == 3 * 3
     p3 = figures["part3_cache"]
     assert p3["mean_hit"] > 0 and p3["mean_nocache"] > 0
     p4 = figures["part4_workers"]
-    assert p4["w1"]["finished"] >= 3 and p4["w2"]["finished"] >= 3
+    assert p4["w1"]["finished"] >= 3 and p4["w1t1"]["finished"] >= 3 and p4["w2"]["finished"] >= 3
+    assert p4["w1t1"]["threads_per_worker"] == 1 and p4["w1"]["threads_per_worker"] == 2
     assert p4["w2"]["threads_per_worker"] >= 1
     assert figures["machine"]["cores"] >= 1 and figures["settings"]["quick"] is True
