@@ -28,7 +28,7 @@ from snnprune.models import ChannelGroup, PotentialRecorder, PotentialSteps
 
 from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
-__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list", "require_config_list"]
+__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list", "in_model_order", "require_config_list"]
 
 #: The hyperparameter of every pruner that reads membrane potentials.
 STAT_EVERY = HyperParam("stat_every", "int", 1, 1, 64,
@@ -72,6 +72,23 @@ class _EngineBridge(Callback):
         self.pruner.stop()
 
 
+def in_model_order(compressor: Any, model: nn.Module) -> None:
+    """Put an NNI compressor's wrappers and target spaces in the model's module order.
+
+    NNI collects the selected modules through sets, so its dicts come out in string-hash order,
+    which changes from one Python process to the next (PYTHONHASHSEED). Every walk over the
+    targets (ERK counts, draws from a seeded generator, ties in a global ranking) must see one
+    fixed order, or the same seed gives other masks in another process: a worker, a re-run.
+    """
+    order = {name: i for i, (name, _) in enumerate(model.named_modules())}
+
+    def key(item: tuple[str, Any]) -> tuple[int, str]:
+        return order.get(item[0], len(order)), item[0]
+
+    compressor._module_wrappers = dict(sorted(compressor._module_wrappers.items(), key=key))
+    compressor._target_spaces = dict(sorted(compressor._target_spaces.items(), key=key))
+
+
 class SNNPruner(Pruner):
     """Base class; see the module docstring. Subclasses set ``spec`` (through `register`)."""
 
@@ -88,6 +105,7 @@ class SNNPruner(Pruner):
         if self.structured:
             config_list = self._structured_config(model, config_list)
         super().__init__(model, config_list, evaluator)
+        in_model_order(self, model)
         self.targets = self._weight_targets()
         if not self.targets:
             raise UserError(f"pruner {self.spec.name}: the config_list selects no layer of this model")

@@ -42,7 +42,7 @@ from snnprune.engine import FitResult, fit
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup
 
-from ._base import Masks, require_config_list
+from ._base import Masks, in_model_order, require_config_list
 from ._nni_bridge import make_evaluator
 from ._registry import HyperParam, PrunerSpec, registered, validate_hyperparameters
 
@@ -124,6 +124,7 @@ class _NNIProtocol:
             super().__init__(model, config_list, evaluator, **self._nni_arguments())  # type: ignore[call-arg]
         except SchemaError as exc:
             raise UserError(f"pruner {self.spec.name}: invalid config_list: {' '.join(str(exc).split())}") from None
+        in_model_order(self, model)
         if not any(s.sparse_ratio is not None or s.sparse_threshold is not None
                    for spaces in self._target_spaces.values() for s in spaces.values()):
             raise UserError(f"pruner {self.spec.name}: the config_list selects no layer of this model")
