@@ -9,12 +9,18 @@ context only):
    COMPLETE trials are scored against ONE reference point and ONE ideal point, both taken from
    the union of all the part's points (`default_reference`), normalised to the unit box.
    Figure: mean HV of TPE / mean HV of random (target >= 1.10), and per seed.
-2. Multi-fidelity compute saving: the same TPE search with rungs (stop at fine-tune epoch 1
-   when dominated by half of the trials seen there, once 3 have) against none, fine-tune 3
-   epochs, on ``--mf-seeds`` seeds (default 2). Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs);
-   trial seconds as context. Figure: compute to reach 95 % of the NO-STOPPING run's final
-   hypervolume (common reference and ideal from both runs' points), stopping / none
-   (target <= 0.5); the same against each run's own final HV as context.
+2. Multi-fidelity compute saving: the same TPE search with rungs (default: fine-tune epochs 1 and
+   3 of 9, stop when dominated by a quarter of the trials seen at the rung, once 3 have) against
+   none, on ``--mf-seeds`` seeds (default 2). Equal compute, not equal trials: the stopping arm
+   may run ``--mf-extra`` (1.5) times the trials and is cut where its fine-tune epochs reach the
+   no-stop arm's total, so the epochs it saves buy it more trials, as they would a user.
+   Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs; the rungs
+   act on nothing else); the same with every trial's pruning epochs added, and trial seconds, as
+   context. Figure: compute to reach 95 % of the NO-STOPPING run's final hypervolume (common
+   reference and ideal from both runs' points), stopping / none (target <= 0.5). Beside it an
+   oracle on the no-stop run's own trials: the least compute with which ANY rule stopping at the
+   first rung could have reached that hypervolume (it runs in full only a smallest subset of the
+   front that reaches it, every other trial to the rung), the floor of this figure.
 3. Dense-cache saving: the same configs through `run_trial` with a fresh `DenseCache` against
    `cache=None` (every trial pre-trains), alternating config by config, 1 torch thread. Its own
    cache folder, untouched by the other parts. The cache is filled once first (the miss, shown
@@ -34,14 +40,17 @@ Parts 1, 2 and 4 share one dense cache, warmed before they start, so they measur
 and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread processes
 (their figures do not depend on time); parts 3 and 4 run alone, after them.
 
-Defaults: 23 minutes measured on 2 cores shared with other jobs (load 2-5); less on free cores.
+Defaults: about 20 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 
-    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--parts 1,2,3,4] [--out DIR] [--quick]
+    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--finetune-epochs 9] [--rungs 1,3]
+                           [--rung-fraction 0.25] [--parts 1,2,3,4] [--out DIR] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import concurrent.futures as cf
 import multiprocessing
 import os
@@ -118,7 +127,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             result = run_trial(trial_config(space, pruner, sparsity, hp, 0, "warm"), runtime)
         return {"job": job["name"], "wall": time.perf_counter() - start, "cache_hit": result.cache_hit}
     storage = job["storage"]
-    optimize(space, run_dir=run_dir, storage=storage, trials=space.trials, workers=job.get("workers", 1),
+    # "run_trials" runs more trials than the space's budget, which sets the sampler (TPE's start-up)
+    optimize(space, run_dir=run_dir, storage=storage, trials=job.get("run_trials", space.trials),
+             workers=job.get("workers", 1),
              device="cpu", quiet=True)
     return {"job": job["name"], "wall": time.perf_counter() - start, "trials": _records(storage, space.study)}
 
@@ -199,19 +210,31 @@ def part1(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
 # --------------------------------------------------------------------------- part 2
 
 def part2_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int, finetune: int,
-               rungs: dict[str, Any]) -> list[dict[str, Any]]:
+               rungs: dict[str, Any], extra: float) -> list[dict[str, Any]]:
     budget = {**raw["budget"], "finetune_epochs": finetune}
     jobs = []
     for seed in seeds:
-        for arm, block in (("rungs", rungs), ("none", {"epochs": []})):
+        for arm, block, count in (("rungs", rungs, math.ceil(extra * trials)), ("none", {"epochs": []}, trials)):
+            # the same space (trials included: it sets TPE's start-up) for both arms; only the count run differs
             jobs.append(study_job(f"p2-{arm}-s{seed}", {**raw, "budget": budget, "rungs": block, "sampler": "tpe",
-                                                        "seed": seed, "trials": trials}, root))
+                                                        "seed": seed, "trials": trials}, root, run_trials=count))
     return jobs
 
 
 def _finetune_epochs(r: dict[str, Any], full: int) -> int:
     """Fine-tune epochs a trial ran: its rung if stopped there, else the full budget (failed too)."""
     return int(r["stopped_at"]) if r["state"] == "PRUNED" and r["stopped_at"] is not None else full
+
+
+def equal_compute(records: list[dict[str, Any]], full: int, budget: int) -> list[dict[str, Any]]:
+    """The leading trials whose fine-tune epochs together stay within ``budget``."""
+    out, spent = [], 0
+    for r in records:
+        spent += _finetune_epochs(r, full)
+        if spent > budget:
+            break
+        out.append(r)
+    return out
 
 
 def _to_reach(curve: list[float], cost: list[float], target: float) -> float | None:
@@ -229,17 +252,61 @@ def off_front(points: list[list[float]], directions: list[str]) -> int:
     return sum(any(dominates(q, p, directions) for q in points if q is not p) for p in points)
 
 
+def front_of(points: list[list[float]], directions: list[str]) -> list[list[float]]:
+    return [p for p in points if not any(dominates(q, p, directions) for q in points if q is not p)]
+
+
+def smallest_reaching(front: list[list[float]], target: float, frame: tuple[list[float], list[float]],
+                      directions: list[str], max_subsets: int = 20000) -> int | None:
+    """Size of the smallest subset of ``front`` whose HV reaches ``target`` (greedy past max_subsets)."""
+    if hv(front, frame, directions) < target - 1e-12:
+        return None
+    if 2 ** len(front) <= max_subsets:
+        for size in range(1, len(front) + 1):
+            if any(hv(list(c), frame, directions) >= target - 1e-12 for c in itertools.combinations(front, size)):
+                return size
+    chosen: list[list[float]] = []  # greedy by HV gain: an upper bound on the smallest size
+    rest = list(front)
+    while hv(chosen, frame, directions) < target - 1e-12:
+        best = max(rest, key=lambda p: hv(chosen + [p], frame, directions))
+        chosen.append(best)
+        rest.remove(best)
+    return len(chosen)
+
+
+def oracle_to_reach(records: list[dict[str, Any]], target: float, frame: tuple[list[float], list[float]],
+                    directions: list[str], full: int, rung: int) -> int | None:
+    """Least fine-tune epochs with which a rule stopping at ``rung`` reaches ``target`` on these trials.
+
+    Knowing every outcome, it runs in full only a smallest subset of the first k trials' front
+    that reaches the target and stops every other trial at the rung; minimum over k.
+    """
+    best, points = None, []
+    for k, r in enumerate(records, start=1):
+        if r["values"] is not None:
+            points.append(r["values"])
+        need = smallest_reaching(front_of(points, directions), target, frame, directions) if points else None
+        if need is not None:
+            cost = need * full + (k - need) * rung
+            best = cost if best is None else min(best, cost)
+    return best
+
+
 def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
-          finetune: int, rung: int) -> dict[str, Any]:
+          finetune: int, rung: int, prune_epochs: int) -> dict[str, Any]:
     per_seed = []
     for s in seeds:
-        arms = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in ("rungs", "none")}
+        none = results[f"p2-none-s{s}"]["trials"]
+        ran = results[f"p2-rungs-s{s}"]["trials"]
+        spent_none = sum(_finetune_epochs(r, finetune) for r in none)
+        arms = {"rungs": equal_compute(ran, finetune, spent_none), "none": none}
         frame = _frame([p for r in arms.values() for p in complete_points(r)], directions)
-        row: dict[str, Any] = {"seed": s}
+        row: dict[str, Any] = {"seed": s, "rungs_trials_run": len(ran)}
         curves = {arm: hv_curve(r, frame, directions) for arm, r in arms.items()}
         target_common = 0.95 * curves["none"][-1]
         for arm, recs in arms.items():
             epochs = [_finetune_epochs(r, finetune) for r in recs]
+            with_prune = [e + prune_epochs for e in epochs]
             secs = [float(r["seconds"] or 0.0) for r in recs]
             own = 0.95 * curves[arm][-1]
             row[arm] = {"final_hv": curves[arm][-1], "trials": len(recs),
@@ -247,19 +314,17 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
                         "failed": sum(r["state"] == "FAIL" for r in recs),
                         "finetune_epochs_total": sum(epochs), "trial_seconds_total": sum(secs),
                         "epochs_to_95_of_none_final": _to_reach(curves[arm], epochs, target_common),
+                        "trial_epochs_to_95_of_none_final": _to_reach(curves[arm], with_prune, target_common),
                         "seconds_to_95_of_none_final": _to_reach(curves[arm], secs, target_common),
                         "epochs_to_95_of_own_final": _to_reach(curves[arm], epochs, own),
                         "seconds_to_95_of_own_final": _to_reach(curves[arm], secs, own)}
-        for key in ("epochs_to_95_of_none_final", "seconds_to_95_of_none_final", "epochs_to_95_of_own_final",
-                    "seconds_to_95_of_own_final"):
+        for key in ("epochs_to_95_of_none_final", "trial_epochs_to_95_of_none_final", "seconds_to_95_of_none_final",
+                    "epochs_to_95_of_own_final", "seconds_to_95_of_own_final"):
             a, b = row["rungs"][key], row["none"][key]
             row[f"ratio_{key}"] = a / b if a is not None and b else None
         row["ratio_total_epochs"] = row["rungs"]["finetune_epochs_total"] / row["none"]["finetune_epochs_total"]
-        # the best any rule that keeps every final Pareto point could do on the no-stop run's trials:
-        # stop exactly the trials that end dominated, each at the rung
-        dominated = off_front(complete_points(arms["none"]), directions)
-        row["none"]["dominated_at_end"] = dominated
-        row["floor_total_epochs"] = 1.0 - dominated / len(arms["none"]) * (finetune - rung) / finetune
+        row["none"]["dominated_at_end"] = off_front(complete_points(none), directions)
+        row["oracle_epochs_to_95"] = oracle_to_reach(none, target_common, frame, directions, finetune, rung)
         per_seed.append(row)
 
     def pooled(key: str) -> float | None:
@@ -267,12 +332,18 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
         b = [p["none"][key] for p in per_seed]
         return sum(a) / sum(b) if None not in a and None not in b and sum(b) else None
 
+    oracle = [p["oracle_epochs_to_95"] for p in per_seed]
+    reach_none = [p["none"]["epochs_to_95_of_none_final"] for p in per_seed]
     return {"per_seed": per_seed, "ratio": pooled("epochs_to_95_of_none_final"),
+            "ratio_trial_epochs": pooled("trial_epochs_to_95_of_none_final"),
             "ratio_seconds": pooled("seconds_to_95_of_none_final"),
             "ratio_own_final": pooled("epochs_to_95_of_own_final"),
             "ratio_total_epochs": sum(p["rungs"]["finetune_epochs_total"] for p in per_seed)
             / sum(p["none"]["finetune_epochs_total"] for p in per_seed),
-            "floor_total_epochs": statistics.mean(p["floor_total_epochs"] for p in per_seed),
+            "ratio_final_hv": statistics.mean(p["rungs"]["final_hv"] / p["none"]["final_hv"] for p in per_seed
+                                              if p["none"]["final_hv"]),
+            "oracle_ratio": sum(oracle) / sum(reach_none) if None not in oracle and None not in reach_none
+            and sum(reach_none) else None,
             "dominated_at_end": sum(p["none"]["dominated_at_end"] for p in per_seed),
             "trials_none": sum(p["none"]["trials"] for p in per_seed)}
 
@@ -307,9 +378,14 @@ def part3(raw: dict[str, Any], root: Path, configs: int) -> dict[str, Any]:
         hits.append(seconds)
     mh, mn = statistics.mean(hits), statistics.mean(nocache)
     amortized = (miss + sum(hits)) / (len(hits) + 1)
+    b = space.budget
+    trial_epochs = b.prune_epochs + b.finetune_epochs
     return {"configs": [c[0] for c in chosen], "threads": 1, "miss_seconds": miss, "hit_seconds": hits,
             "nocache_seconds": nocache, "mean_hit": mh, "mean_nocache": mn, "ratio": mh / mn,
-            "mean_with_miss": amortized, "ratio_with_miss": amortized / mn}
+            "mean_with_miss": amortized, "ratio_with_miss": amortized / mn,
+            "pretrain_epochs": b.pretrain_epochs, "trial_epochs": trial_epochs,
+            # what a hit can save at most: the pre-training, counted in epochs of equal cost
+            "epoch_bound": trial_epochs / (b.pretrain_epochs + trial_epochs)}
 
 
 # --------------------------------------------------------------------------- part 4
@@ -358,9 +434,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 2; --quick 1)")
     parser.add_argument("--parts", default="1,2,3,4")
     parser.add_argument("--mf-seeds", type=int, default=None, help="seeds of part 2 (default 2; --quick 1)")
-    parser.add_argument("--finetune-epochs", type=int, default=3, help="part 2's fine-tune epochs")
+    parser.add_argument("--finetune-epochs", type=int, default=None, help="part 2's fine-tune epochs (9; --quick 3)")
+    parser.add_argument("--rungs", default=None, help="part 2's rung epochs, comma-separated (1,3; --quick 1)")
     parser.add_argument("--rung-min-trials", type=int, default=3)
-    parser.add_argument("--rung-fraction", type=float, default=0.5)
+    parser.add_argument("--rung-fraction", type=float, default=0.25)
+    parser.add_argument("--mf-extra", type=float, default=1.5,
+                        help="part 2: trials of the stopping arm, as a multiple of --trials (cut at equal compute)")
     parser.add_argument("--cache-configs", type=int, default=3, help="part 3: configs timed each way")
     parser.add_argument("--processes", type=int, default=2, help="parts 1-2: studies run at once")
     parser.add_argument("--out", default=None, help="folder for every run (default: a new temp dir)")
@@ -376,13 +455,15 @@ def main() -> None:
     search_root = root / "search"  # parts 1, 2, 4: shared, warmed dense cache at search/.cache
     raw = base_space(args.quick)
     directions = list(make_space(raw).directions)
-    rungs = {"epochs": [1], "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction}
+    finetune = args.finetune_epochs or (3 if args.quick else 9)
+    rung_epochs = [int(e) for e in (args.rungs or ("1" if args.quick else "1,3")).split(",") if e.strip()]
+    rungs = {"epochs": rung_epochs, "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction}
     load_start = os.getloadavg()
     started = time.perf_counter()
     figures: dict[str, Any] = {"bench": "search"}
 
     jobs = (part1_jobs(raw, search_root, seeds, trials) if 1 in parts else []) + \
-        (part2_jobs(raw, search_root, mf_seeds, trials, args.finetune_epochs, rungs) if 2 in parts else [])
+        (part2_jobs(raw, search_root, mf_seeds, trials, finetune, rungs, args.mf_extra) if 2 in parts else [])
     warm_seeds = sorted(set(seeds if 1 in parts else []) | set(mf_seeds if 2 in parts else [])
                         | ({seeds[0]} if 4 in parts else set()))
     warm, results = run_pool([{"kind": "warm", "name": f"warm-s{s}", "space": {**raw, "seed": s},
@@ -399,23 +480,24 @@ def main() -> None:
                   f"{p['hv_random']:.4f} ({p['complete_random']})  ratio {_fmt(p['ratio'])}")
         print(f"   mean ratio tpe / random                     {_fmt(p1['ratio'])}   (target >= 1.10)")
     if 2 in parts:
-        p2 = part2(results, directions, mf_seeds, args.finetune_epochs, rungs["epochs"][0])
+        p2 = part2(results, directions, mf_seeds, finetune, rung_epochs[0], raw["budget"]["prune_epochs"])
         figures["part2_multifidelity"] = p2
-        print(f"2. multi-fidelity: rungs {rungs}, fine-tune {args.finetune_epochs} epochs, {trials} trials, "
-              f"{len(mf_seeds)} seed(s); compute = fine-tune epochs run")
+        print(f"2. multi-fidelity: rungs {rungs}, fine-tune {finetune} epochs, {trials} trials without stopping, "
+              f"with stopping cut at equal fine-tune epochs, {len(mf_seeds)} seed(s)")
         for p in p2["per_seed"]:
             for arm in ("rungs", "none"):
                 a = p[arm]
-                print(f"   seed {p['seed']} {arm:5s}: final HV {a['final_hv']:.4f}, pruned {a['pruned']}/{a['trials']}, "
-                      f"ft epochs {a['finetune_epochs_total']}, to 95% of none's final: "
+                print(f"   seed {p['seed']} {arm:5s}: {a['trials']} trials, stopped {a['pruned']}, final HV "
+                      f"{a['final_hv']:.4f}, ft epochs {a['finetune_epochs_total']}, to 95% of none's final: "
                       f"{_fmt(a['epochs_to_95_of_none_final'], '.0f')} ep / "
                       f"{_fmt(a['seconds_to_95_of_none_final'], '.0f')} s")
-        print(f"   epochs to 95% of no-stop final HV, rungs / none   {_fmt(p2['ratio'])}   (target <= 0.5)")
-        print(f"   same, each run's own final HV                     {_fmt(p2['ratio_own_final'])}")
-        print(f"   same in trial seconds (no-stop final)             {_fmt(p2['ratio_seconds'])}")
-        print(f"   total fine-tune epochs, rungs / none               {_fmt(p2['ratio_total_epochs'])}")
-        print(f"   floor: stopping exactly the trials that end dominated ({p2['dominated_at_end']} of "
-              f"{p2['trials_none']}) {_fmt(p2['floor_total_epochs'])}")
+            print(f"   seed {p['seed']} oracle: {_fmt(p['oracle_epochs_to_95'], '.0f')} ep")
+        print(f"   fine-tune epochs to 95% of no-stop final HV, rungs / none   {_fmt(p2['ratio'])}   (target <= 0.5)")
+        print(f"   the same, pruning epochs counted in                     {_fmt(p2['ratio_trial_epochs'])}")
+        print(f"   the same in trial seconds                               {_fmt(p2['ratio_seconds'])}")
+        print(f"   the same, each run's own final HV                       {_fmt(p2['ratio_own_final'])}")
+        print(f"   final HV at equal compute, rungs / none                 {_fmt(p2['ratio_final_hv'])}")
+        print(f"   oracle floor (any rule stopping at epoch {rung_epochs[0]}) / none       {_fmt(p2['oracle_ratio'])}")
     if 3 in parts:
         p3 = part3(raw, root, configs)
         figures["part3_cache"] = p3
@@ -423,6 +505,8 @@ def main() -> None:
               f"{p3['mean_hit']:.1f} s, no cache mean {p3['mean_nocache']:.1f} s")
         print(f"   ratio hit / no cache                        {p3['ratio']:.3f}   (target <= 0.5)")
         print(f"   ratio with the miss counted in              {p3['ratio_with_miss']:.3f}")
+        print(f"   epochs bound: trial / (pre-training + trial) = {p3['trial_epochs']} / "
+              f"({p3['pretrain_epochs']} + {p3['trial_epochs']}) = {p3['epoch_bound']:.3f}")
     if 4 in parts:
         p4 = part4(raw, search_root, seeds[0], trials)
         figures["part4_workers"] = p4
@@ -437,7 +521,7 @@ def main() -> None:
 
     figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts), "quick": args.quick,
                            "space": "tiny digits (quick)" if args.quick else "demo", "rungs_part2": rungs,
-                           "finetune_epochs_part2": args.finetune_epochs, "cache_configs": configs,
+                           "finetune_epochs_part2": finetune, "mf_extra": args.mf_extra, "cache_configs": configs,
                            "processes": args.processes, "out": str(root)}
     figures["seconds_total"] = time.perf_counter() - started
     figures["loadavg_start"], figures["loadavg_end"] = list(load_start), list(os.getloadavg())

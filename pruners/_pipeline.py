@@ -82,6 +82,7 @@ def run_pruning(
     pretrained: bool = False,
     finetune_callbacks: Callable[[ModelMetrics], Sequence[Callback]] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    dense_accuracy: float | None = None,
 ) -> PruneOutcome:
     """Prune ``model`` with the registered ``pruner`` at ``sparsity``.
 
@@ -89,6 +90,8 @@ def run_pruning(
     cache); pruners that train sparse from scratch never pre-train. ``finetune_callbacks``
     receives the pruned network's static figures (MACs, weights, sparsity: fixed from here on)
     and returns callbacks for the fine-tuning phase (the search's multi-fidelity checks).
+    ``dense_accuracy`` is the pre-trained network's test accuracy when already known (the
+    search's dense cache keeps it), which saves a pass over the test set.
     """
     spec = get_pruner(pruner)
     hp = validate_hyperparameters(spec, hyperparameters or {})
@@ -105,7 +108,9 @@ def run_pruning(
         history["pretrain"] = fit(model, data.train, val=data.val, epochs=budget.pretrain_epochs,
                                   lr=budget.lr, desc="pretrain", **common).history
     dense_figures = measure(model)
-    dense = {"accuracy": evaluate(model, data.test, device=device)["accuracy"],
+    if dense_accuracy is None or not pretrained:
+        dense_accuracy = evaluate(model, data.test, device=device)["accuracy"]
+    dense = {"accuracy": float(dense_accuracy),
              "macs": dense_figures.macs, "weights": dense_figures.weights, "params": dense_figures.params}
     structured = spec.kind == "structured"
     instance = spec.factory(model, default_config_list(sparsity, structured=structured), **hp)

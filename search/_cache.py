@@ -4,6 +4,10 @@ every trial with the same (model, data, pre-training budget, seed) starts from t
 It is trained once. Several workers asking at the same time wait on a file lock while the
 first trains; the checkpoint is written atomically, so a crash never leaves half a file, and a
 corrupt file is retrained rather than trusted.
+
+Beside each checkpoint a small JSON file keeps what every trial would otherwise measure again on
+the same dense network (its test accuracy: one pass over the test set per trial, seconds per
+trial on CIFAR-sized test sets). Retraining a checkpoint drops it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 from filelock import FileLock
 from torch import nn
 
-from snnprune.engine import read_checkpoint, save_checkpoint
+from snnprune.engine import atomic_write_bytes, read_checkpoint, save_checkpoint
 from snnprune.errors import UserError
 
 __all__ = ["DenseCache", "cache_digest"]
@@ -39,6 +43,28 @@ class DenseCache:
     def path_for(self, key: dict[str, Any]) -> Path:
         return self.root / f"dense-{cache_digest(key)}.pt"
 
+    def _figures_path(self, key: dict[str, Any]) -> Path:
+        return self.root / f"dense-{cache_digest(key)}.json"
+
+    def figures(self, key: dict[str, Any]) -> dict[str, float]:
+        """What was measured on the cached dense network ({} when nothing, or unreadable)."""
+        try:
+            payload = json.loads(self._figures_path(key).read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(payload, dict) or payload.get("key") != json.loads(json.dumps(key, default=str)):
+            return {}
+        values = payload.get("figures")
+        return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))} \
+            if isinstance(values, dict) else {}
+
+    def save_figures(self, key: dict[str, Any], figures: dict[str, float]) -> None:
+        """Store measurements of the cached dense network (atomic; the same values from any worker)."""
+        payload = {"key": json.loads(json.dumps(key, default=str)),
+                   "figures": {k: float(v) for k, v in figures.items()}}
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self._figures_path(key), json.dumps(payload, sort_keys=True).encode())
+
     def get_or_train(self, key: dict[str, Any], train: Callable[[], nn.Module],
                      ) -> tuple[dict[str, torch.Tensor], bool]:
         """(state dict, True if it came from the cache). ``train`` runs at most once per key."""
@@ -55,6 +81,7 @@ class DenseCache:
                         return payload["state_dict"], True
                 except UserError:
                     pass  # corrupt: retrain below and replace it atomically
+            self._figures_path(key).unlink(missing_ok=True)  # measured on the network being replaced
             model = train()
             save_checkpoint(path, model, key=json.loads(json.dumps(key, default=str)))
             return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, False

@@ -34,7 +34,7 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 
 def should_stop(partial: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str],
-                *, dominated_fraction: float = 0.5, min_trials: int = 4) -> bool:
+                *, dominated_fraction: float = 0.25, min_trials: int = 4) -> bool:
     """The stopping rule on plain numbers (see the module docstring)."""
     if len(others) < max(1, min_trials):
         return False

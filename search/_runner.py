@@ -40,7 +40,7 @@ class RungPolicy:
     """Where and how multi-fidelity stopping checks (see `_fidelity`)."""
 
     epochs: tuple[int, ...] = ()
-    dominated_fraction: float = 0.5
+    dominated_fraction: float = 0.25
     min_trials: int = 4
 
 
@@ -150,6 +150,7 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
         state, cache_hit = runtime.cache.get_or_train(config.cache_key(), pretrain)
         model.load_state_dict(state)
         pretrained = True
+    known = runtime.cache.figures(config.cache_key()) if pretrained and runtime.cache is not None else {}
     key = trial_key or f"{config.trial}"
     checks: list[_RungCheck] = []
 
@@ -162,7 +163,10 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
     outcome = run_pruning(config.pruner, model, data, sparsity=config.sparsity,
                           hyperparameters=config.hyperparameters, budget=budget, seed=config.seed,
                           device=runtime.device, quiet=runtime.quiet, pretrained=pretrained,
-                          finetune_callbacks=callbacks, on_phase=on_phase)
+                          finetune_callbacks=callbacks, on_phase=on_phase,
+                          dense_accuracy=known.get("test_accuracy"))
+    if pretrained and runtime.cache is not None and "test_accuracy" not in known:
+        runtime.cache.save_figures(config.cache_key(), {"test_accuracy": outcome.dense["accuracy"]})
     metrics = _objective_metrics(outcome.metrics)
     metrics["seconds"] = time.perf_counter() - start
     artifacts = _save(config, outcome, runtime) if runtime.save_artifacts else {}

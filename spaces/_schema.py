@@ -118,10 +118,14 @@ class Resources:
 class Rungs:
     """Multi-fidelity stopping: at each fine-tune epoch in ``epochs`` a trial stops when its
     partial (accuracy, cost) is dominated by at least ``dominated_fraction`` of the trials that
-    reached that rung, once ``min_trials`` have. No epochs = no stopping."""
+    reached that rung, once ``min_trials`` have. No epochs = no stopping.
+
+    The default fraction is a quarter: replaying recorded searches (demo space, 9 fine-tune
+    epochs, every rung recorded) through the rule, a half stopped 0-4 of 32 trials, so the
+    feature did nothing, while a quarter stopped 6-10 with the final hypervolume within 0.3 %."""
 
     epochs: tuple[int, ...] = ()
-    dominated_fraction: float = 0.5
+    dominated_fraction: float = 0.25
     min_trials: int = 4
 
     @property

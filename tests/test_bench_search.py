@@ -24,9 +24,16 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
                                       "workers_2_over_1_median_trial"}
     p1 = figures["part1_hv_tpe_vs_random"]
     assert len(p1["per_seed"]) == 1 and len(p1["reference"]) == 2
-    assert figures["part2_multifidelity"]["per_seed"][0]["none"]["finetune_epochs_total"] == 3 * 3
+    p2 = figures["part2_multifidelity"]
+    assert p2["per_seed"][0]["none"]["finetune_epochs_total"] == 3 * 3
+    # the stopping arm ran more trials than it keeps, and is cut at the no-stop arm's fine-tune epochs
+    assert p2["per_seed"][0]["rungs_trials_run"] == 5
+    assert p2["per_seed"][0]["rungs"]["finetune_epochs_total"] <= 3 * 3
+    assert p2["oracle_ratio"] is not None and 0 < p2["oracle_ratio"] <= 1
+    assert figures["settings"]["rungs_part2"]["dominated_fraction"] == 0.25
     p3 = figures["part3_cache"]
     assert p3["mean_hit"] > 0 and p3["mean_nocache"] > 0
+    assert p3["epoch_bound"] == pytest.approx(3 / (1 + 3))  # quick budget: pre-train 1, prune 1 + fine-tune 2
     p4 = figures["part4_workers"]
     assert p4["w1"]["finished"] >= 3 and p4["w1t1"]["finished"] >= 3 and p4["w2"]["finished"] >= 3
     assert p4["w1t1"]["threads_per_worker"] == 1 and p4["w1"]["threads_per_worker"] == 2

@@ -58,3 +58,40 @@ def test_corrupt_entry_is_retrained(tmp_path):
 def test_digest_is_order_independent():
     assert cache_digest({"a": 1, "b": [1, 2]}) == cache_digest({"b": [1, 2], "a": 1})
     assert cache_digest({"a": 1}) != cache_digest({"a": 2})
+
+
+def test_figures_sit_beside_the_checkpoint_and_go_when_it_is_retrained(tmp_path):
+    cache = DenseCache(tmp_path)
+    key = {"k": 3}
+    assert cache.figures(key) == {}
+    cache.get_or_train(key, _model)
+    cache.save_figures(key, {"test_accuracy": 0.75})
+    assert cache.figures(key) == {"test_accuracy": 0.75}
+    assert cache.figures({"k": 4}) == {}
+    cache.path_for(key).write_bytes(b"garbage")  # corrupt checkpoint: retrained, its figures dropped
+    _, hit = cache.get_or_train(key, _model)
+    assert hit is False and cache.figures(key) == {}
+    cache._figures_path(key).write_text("{not json")
+    assert cache.figures(key) == {}
+
+
+def test_a_cache_hit_does_not_evaluate_the_dense_network_again(tmp_path, monkeypatch, tiny_space):
+    import snnprune.pruners._pipeline as pipeline
+    from snnprune.search import TrialRuntime, run_trial
+    from snnprune.search._optuna import trial_config
+
+    space = tiny_space()
+    runtime = TrialRuntime(run_dir=tmp_path, cache=DenseCache(tmp_path / "dense"), directions=space.directions,
+                           device="cpu", save_artifacts=False)
+    calls = []
+    real = pipeline.evaluate
+    monkeypatch.setattr(pipeline, "evaluate", lambda model, split, **kw: calls.append(1) or real(model, split, **kw))
+    first = run_trial(trial_config(space, "gmp", 0.5, {}, 0, "t"), runtime)
+    assert (first.cache_hit, len(calls)) == (False, 2)  # dense and pruned network
+    second = run_trial(trial_config(space, "gmp", 0.7, {}, 1, "t"), runtime)
+    assert (second.cache_hit, len(calls)) == (True, 3)  # the pruned network only
+    assert second.dense["accuracy"] == first.dense["accuracy"]
+    uncached = run_trial(trial_config(space, "gmp", 0.7, {}, 2, "t"),
+                         TrialRuntime(run_dir=tmp_path / "plain", cache=None, directions=space.directions,
+                                      device="cpu", save_artifacts=False))
+    assert uncached.dense["accuracy"] == first.dense["accuracy"]  # the same number, measured

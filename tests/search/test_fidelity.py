@@ -39,3 +39,20 @@ def test_rung_store_shares_records(tmp_path):
     again = RungStore(tmp_path / "rungs.db")
     assert sorted(again.others("s", "3", 1)) == [[0.8, 20], [0.9, 10]]
     assert again.others("s", "1", 1) == [[0.8, 20]]
+
+
+def test_default_fraction_is_a_quarter_everywhere():
+    """The schema, the runner's policy and the plain rule agree on the default (0.25)."""
+    from snnprune.search._runner import RungPolicy
+    from snnprune.spaces import Rungs, parse_space
+
+    assert Rungs().dominated_fraction == RungPolicy().dominated_fraction == 0.25
+    others = [[0.95, 100], [0.5, 10], [0.6, 20], [0.7, 30]]
+    # dominated by one of four: stops at the default, not at a half
+    assert should_stop([0.8, 150], others, DIRS, min_trials=4)
+    assert not should_stop([0.8, 150], others, DIRS, dominated_fraction=0.5, min_trials=4)
+    from snnprune.spaces import load_space
+
+    raw = load_space("demo").to_dict()
+    raw["rungs"] = {"epochs": [1]}
+    assert parse_space(raw, source="<test>").rungs.dominated_fraction == 0.25

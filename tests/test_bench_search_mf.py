@@ -1,0 +1,63 @@
+"""bench/search.py part 2's accounting: equal compute, and the oracle floor of its figure."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+DIRS = ["maximize", "minimize"]
+
+
+@pytest.fixture(scope="module")
+def search():
+    sys.path.insert(0, str(BENCH))  # search.py imports its sibling _common
+    try:
+        spec = importlib.util.spec_from_file_location("bench_search", BENCH / "search.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def rec(values, state="COMPLETE", stopped=None):
+    return {"values": values if state == "COMPLETE" else None, "state": state, "stopped_at": stopped,
+            "seconds": 1.0}
+
+
+def test_equal_compute_cuts_where_the_budget_runs_out(search):
+    recs = [rec([0.9, 10]), rec(None, "PRUNED", 1), rec(None, "PRUNED", 3), rec([0.8, 5]), rec([0.7, 1])]
+    # epochs: 9, 1, 3, 9, 9 -> cumulative 9, 10, 13, 22, 31
+    assert len(search.equal_compute(recs, 9, 22)) == 4
+    assert len(search.equal_compute(recs, 9, 21)) == 3
+    assert len(search.equal_compute(recs, 9, 100)) == 5
+    assert search._finetune_epochs(rec(None, "FAIL"), 9) == 9  # a failed trial is counted in full
+
+
+def test_smallest_reaching_subset(search):
+    frame = ([0.0, 100.0], [1.0, 0.0])  # reference, ideal
+    front = [[0.9, 50.0], [0.5, 10.0], [0.95, 90.0]]
+    whole = search.hv(front, frame, DIRS)
+    assert search.smallest_reaching(front, whole, frame, DIRS) == 3
+    # one point alone reaches its own hypervolume
+    one = search.hv([[0.9, 50.0]], frame, DIRS)
+    assert search.smallest_reaching(front, one, frame, DIRS) == 1
+    assert search.smallest_reaching(front, whole + 0.01, frame, DIRS) is None
+    # the greedy path (past max_subsets) never answers fewer points than the exact search
+    assert search.smallest_reaching(front, whole, frame, DIRS, max_subsets=1) == 3
+
+
+def test_oracle_runs_only_the_needed_trials_in_full(search):
+    frame = ([0.0, 100.0], [1.0, 0.0])
+    recs = [rec([0.5, 60.0]), rec([0.4, 80.0]), rec([0.9, 20.0]), rec([0.3, 90.0])]
+    target = search.hv([[0.9, 20.0]], frame, DIRS)
+    # the third trial alone reaches it: 2 trials stopped at epoch 1, 1 run in full (9 epochs)
+    assert search.oracle_to_reach(recs, target, frame, DIRS, full=9, rung=1) == 1 + 1 + 9
+    # a rule that never stops spends 27 epochs to get there: the floor is below it
+    curve = search.hv_curve(recs, frame, DIRS)
+    assert search._to_reach(curve, [9, 9, 9, 9], target) == 27
+    assert search.oracle_to_reach(recs, 2.0, frame, DIRS, full=9, rung=1) is None
