@@ -49,9 +49,8 @@ Defaults: about 20 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 from __future__ import annotations
 
 import argparse
-import itertools
-import math
 import concurrent.futures as cf
+import math
 import multiprocessing
 import os
 import statistics
@@ -62,11 +61,20 @@ from typing import Any
 
 import optuna
 import torch
+from _hv import (
+    complete_points,
+    equal_compute,
+    finetune_epochs,
+    frame_of,
+    hv,
+    hv_curve,
+    off_front,
+    oracle_to_reach,
+    to_reach,
+)
 
 from _common import finish, machine
-from snnprune.reports._pareto import default_reference, hypervolume, to_minimize
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
-from snnprune.search._fidelity import dominates
 from snnprune.search._optuna import quiet_optuna, trial_config
 from snnprune.spaces import SearchSpace, load_space, parse_space
 
@@ -151,38 +159,6 @@ def study_job(name: str, space: dict[str, Any], root: Path, **extra: Any) -> dic
             "storage": f"sqlite:///{(run_dir / 'study.db').as_posix()}", **extra}
 
 
-# --------------------------------------------------------------------------- hypervolume
-
-def _frame(points: list[list[float]], directions: list[str]) -> tuple[list[float], list[float]]:
-    """ONE reference (nadir + 10 % of the range) and ONE ideal point from the union of points."""
-    reference = default_reference(points, directions)
-    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
-    ideal = [float(v) * s for v, s in zip(to_minimize(points, directions).min(axis=0), signs)]
-    return reference, ideal
-
-
-def hv(points: list[list[float]], frame: tuple[list[float], list[float]], directions: list[str]) -> float:
-    if not points:
-        return 0.0
-    return hypervolume(points, frame[0], directions, normalize=True, ideal=frame[1])
-
-
-def hv_curve(records: list[dict[str, Any]], frame: tuple[list[float], list[float]],
-             directions: list[str]) -> list[float]:
-    """Normalised HV of the complete points among the first k trials, for every k."""
-    points, out, current = [], [], 0.0
-    for r in records:
-        if r["values"] is not None:
-            points.append(r["values"])
-            current = hv(points, frame, directions)
-        out.append(current)
-    return out
-
-
-def complete_points(records: list[dict[str, Any]]) -> list[list[float]]:
-    return [r["values"] for r in records if r["values"] is not None]
-
-
 # --------------------------------------------------------------------------- part 1
 
 def part1_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int) -> list[dict[str, Any]]:
@@ -193,7 +169,7 @@ def part1_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int) -
 def part1(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int]) -> dict[str, Any]:
     recs = {(s, sm): results[f"p1-{sm}-s{s}"]["trials"] for s in seeds for sm in ("tpe", "random")}
     union = [p for r in recs.values() for p in complete_points(r)]
-    frame = _frame(union, directions)
+    frame = frame_of(union, directions)
     per_seed = []
     for s in seeds:
         t, r = hv(complete_points(recs[s, "tpe"]), frame, directions), hv(complete_points(recs[s, "random"]), frame,
@@ -221,91 +197,20 @@ def part2_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int, f
     return jobs
 
 
-def _finetune_epochs(r: dict[str, Any], full: int) -> int:
-    """Fine-tune epochs a trial ran: its rung if stopped there, else the full budget (failed too)."""
-    return int(r["stopped_at"]) if r["state"] == "PRUNED" and r["stopped_at"] is not None else full
-
-
-def equal_compute(records: list[dict[str, Any]], full: int, budget: int) -> list[dict[str, Any]]:
-    """The leading trials whose fine-tune epochs together stay within ``budget``."""
-    out, spent = [], 0
-    for r in records:
-        spent += _finetune_epochs(r, full)
-        if spent > budget:
-            break
-        out.append(r)
-    return out
-
-
-def _to_reach(curve: list[float], cost: list[float], target: float) -> float | None:
-    """Cumulative cost up to the first trial whose HV reaches ``target`` (None: never)."""
-    total = 0.0
-    for value, c in zip(curve, cost):
-        total += c
-        if value >= target - 1e-12:
-            return total
-    return None
-
-
-def off_front(points: list[list[float]], directions: list[str]) -> int:
-    """How many of the points some other point dominates: the trials no Pareto rule needs."""
-    return sum(any(dominates(q, p, directions) for q in points if q is not p) for p in points)
-
-
-def front_of(points: list[list[float]], directions: list[str]) -> list[list[float]]:
-    return [p for p in points if not any(dominates(q, p, directions) for q in points if q is not p)]
-
-
-def smallest_reaching(front: list[list[float]], target: float, frame: tuple[list[float], list[float]],
-                      directions: list[str], max_subsets: int = 20000) -> int | None:
-    """Size of the smallest subset of ``front`` whose HV reaches ``target`` (greedy past max_subsets)."""
-    if hv(front, frame, directions) < target - 1e-12:
-        return None
-    if 2 ** len(front) <= max_subsets:
-        for size in range(1, len(front) + 1):
-            if any(hv(list(c), frame, directions) >= target - 1e-12 for c in itertools.combinations(front, size)):
-                return size
-    chosen: list[list[float]] = []  # greedy by HV gain: an upper bound on the smallest size
-    rest = list(front)
-    while hv(chosen, frame, directions) < target - 1e-12:
-        best = max(rest, key=lambda p: hv(chosen + [p], frame, directions))
-        chosen.append(best)
-        rest.remove(best)
-    return len(chosen)
-
-
-def oracle_to_reach(records: list[dict[str, Any]], target: float, frame: tuple[list[float], list[float]],
-                    directions: list[str], full: int, rung: int) -> int | None:
-    """Least fine-tune epochs with which a rule stopping at ``rung`` reaches ``target`` on these trials.
-
-    Knowing every outcome, it runs in full only a smallest subset of the first k trials' front
-    that reaches the target and stops every other trial at the rung; minimum over k.
-    """
-    best, points = None, []
-    for k, r in enumerate(records, start=1):
-        if r["values"] is not None:
-            points.append(r["values"])
-        need = smallest_reaching(front_of(points, directions), target, frame, directions) if points else None
-        if need is not None:
-            cost = need * full + (k - need) * rung
-            best = cost if best is None else min(best, cost)
-    return best
-
-
 def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
           finetune: int, rung: int, prune_epochs: int) -> dict[str, Any]:
     per_seed = []
     for s in seeds:
         none = results[f"p2-none-s{s}"]["trials"]
         ran = results[f"p2-rungs-s{s}"]["trials"]
-        spent_none = sum(_finetune_epochs(r, finetune) for r in none)
+        spent_none = sum(finetune_epochs(r, finetune) for r in none)
         arms = {"rungs": equal_compute(ran, finetune, spent_none), "none": none}
-        frame = _frame([p for r in arms.values() for p in complete_points(r)], directions)
+        frame = frame_of([p for r in arms.values() for p in complete_points(r)], directions)
         row: dict[str, Any] = {"seed": s, "rungs_trials_run": len(ran)}
         curves = {arm: hv_curve(r, frame, directions) for arm, r in arms.items()}
         target_common = 0.95 * curves["none"][-1]
         for arm, recs in arms.items():
-            epochs = [_finetune_epochs(r, finetune) for r in recs]
+            epochs = [finetune_epochs(r, finetune) for r in recs]
             with_prune = [e + prune_epochs for e in epochs]
             secs = [float(r["seconds"] or 0.0) for r in recs]
             own = 0.95 * curves[arm][-1]
@@ -313,11 +218,11 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
                         "pruned": sum(r["state"] == "PRUNED" for r in recs),
                         "failed": sum(r["state"] == "FAIL" for r in recs),
                         "finetune_epochs_total": sum(epochs), "trial_seconds_total": sum(secs),
-                        "epochs_to_95_of_none_final": _to_reach(curves[arm], epochs, target_common),
-                        "trial_epochs_to_95_of_none_final": _to_reach(curves[arm], with_prune, target_common),
-                        "seconds_to_95_of_none_final": _to_reach(curves[arm], secs, target_common),
-                        "epochs_to_95_of_own_final": _to_reach(curves[arm], epochs, own),
-                        "seconds_to_95_of_own_final": _to_reach(curves[arm], secs, own)}
+                        "epochs_to_95_of_none_final": to_reach(curves[arm], epochs, target_common),
+                        "trial_epochs_to_95_of_none_final": to_reach(curves[arm], with_prune, target_common),
+                        "seconds_to_95_of_none_final": to_reach(curves[arm], secs, target_common),
+                        "epochs_to_95_of_own_final": to_reach(curves[arm], epochs, own),
+                        "seconds_to_95_of_own_final": to_reach(curves[arm], secs, own)}
         for key in ("epochs_to_95_of_none_final", "trial_epochs_to_95_of_none_final", "seconds_to_95_of_none_final",
                     "epochs_to_95_of_own_final", "seconds_to_95_of_own_final"):
             a, b = row["rungs"][key], row["none"][key]

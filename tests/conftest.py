@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+_BENCH_MODULES: dict[str, ModuleType] = {}
+
+
+@pytest.fixture(scope="session")
+def bench_module():
+    """Load a bench script (``bench/NAME.py``) as a module, once; its sibling imports resolve."""
+    def load(name: str) -> ModuleType:
+        if name not in _BENCH_MODULES:
+            sys.path.insert(0, str(BENCH))
+            try:
+                spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(BENCH))
+            _BENCH_MODULES[name] = module
+        return _BENCH_MODULES[name]
+
+    return load
 
 
 @pytest.fixture(scope="session")

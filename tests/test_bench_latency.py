@@ -7,7 +7,6 @@ two busy cores can make a run ten times slower without changing what is checked 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -58,18 +57,10 @@ def test_latency_bench_quick_prints_every_figure():
     assert figures["machine"]["threads"] == 1 and figures["machine"]["cores"] >= 1
 
 
-def load_cifar_bench(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # the bench imports its sibling _common
-    spec = importlib.util.spec_from_file_location("bench_cifar", BENCH / "cifar.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_pad_splits_adds_a_black_border_once(monkeypatch):
+def test_pad_splits_adds_a_black_border_once(bench_module):
     from snnprune.data import DataSplits, Split, dataset_info
 
-    cifar = load_cifar_bench(monkeypatch)
+    cifar = bench_module("cifar")
     info = dataset_info("fashion-mnist")
     x = torch.randn(3, 1, 28, 28)
     splits = DataSplits(info=info, train=Split(x.clone(), torch.arange(3)), val=Split(x[:1].clone(), torch.zeros(1)),

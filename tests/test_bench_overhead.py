@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -14,19 +13,8 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def load_overhead():
-    sys.path.insert(0, str(BENCH))  # overhead.py imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("bench_overhead", BENCH / "overhead.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
-
-
-def test_paired_ratio_cancels_drift_that_the_ratio_of_medians_does_not():
-    overhead = load_overhead()
+def test_paired_ratio_cancels_drift_that_the_ratio_of_medians_does_not(bench_module):
+    overhead = bench_module("overhead")
     # the machine slows down round by round; hooks cost exactly 2 % in every round
     off = [50.0, 50.0, 60.0, 70.0, 70.0]
     on = [x * 1.02 for x in off]

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
 DIRS = ["maximize", "minimize"]
 
 
-@pytest.fixture(scope="module")
-def search():
-    sys.path.insert(0, str(BENCH))  # search.py imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("bench_search", BENCH / "search.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+@pytest.fixture
+def search(bench_module):
+    """The accounting helpers of bench/search.py (they live in bench/_hv.py)."""
+    return bench_module("_hv")
 
 
 def rec(values, state="COMPLETE", stopped=None):
@@ -35,7 +24,7 @@ def test_equal_compute_cuts_where_the_budget_runs_out(search):
     assert len(search.equal_compute(recs, 9, 22)) == 4
     assert len(search.equal_compute(recs, 9, 21)) == 3
     assert len(search.equal_compute(recs, 9, 100)) == 5
-    assert search._finetune_epochs(rec(None, "FAIL"), 9) == 9  # a failed trial is counted in full
+    assert search.finetune_epochs(rec(None, "FAIL"), 9) == 9  # a failed trial is counted in full
 
 
 def test_smallest_reaching_subset(search):
@@ -59,5 +48,5 @@ def test_oracle_runs_only_the_needed_trials_in_full(search):
     assert search.oracle_to_reach(recs, target, frame, DIRS, full=9, rung=1) == 1 + 1 + 9
     # a rule that never stops spends 27 epochs to get there: the floor is below it
     curve = search.hv_curve(recs, frame, DIRS)
-    assert search._to_reach(curve, [9, 9, 9, 9], target) == 27
+    assert search.to_reach(curve, [9, 9, 9, 9], target) == 27
     assert search.oracle_to_reach(recs, 2.0, frame, DIRS, full=9, rung=1) is None
