@@ -34,6 +34,11 @@ def cache_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
+def _plain(key: dict[str, Any]) -> Any:
+    """The key as it reads back from JSON (tuples become lists), for comparing stored keys."""
+    return json.loads(json.dumps(key, default=str))
+
+
 class DenseCache:
     """Dense pre-trained state dicts under ``root``, one file per key."""
 
@@ -52,7 +57,7 @@ class DenseCache:
             payload = json.loads(self._figures_path(key).read_text())
         except (OSError, ValueError):
             return {}
-        if not isinstance(payload, dict) or payload.get("key") != json.loads(json.dumps(key, default=str)):
+        if not isinstance(payload, dict) or payload.get("key") != _plain(key):
             return {}
         values = payload.get("figures")
         return {k: float(v) for k, v in values.items() if isinstance(v, (int, float))} \
@@ -60,7 +65,7 @@ class DenseCache:
 
     def save_figures(self, key: dict[str, Any], figures: dict[str, float]) -> None:
         """Store measurements of the cached dense network (atomic; the same values from any worker)."""
-        payload = {"key": json.loads(json.dumps(key, default=str)),
+        payload = {"key": _plain(key),
                    "figures": {k: float(v) for k, v in figures.items()}}
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self._figures_path(key), json.dumps(payload, sort_keys=True).encode())
@@ -77,11 +82,11 @@ class DenseCache:
             if path.is_file():
                 try:
                     payload = read_checkpoint(path)
-                    if payload.get("meta", {}).get("key") == json.loads(json.dumps(key, default=str)):
+                    if payload.get("meta", {}).get("key") == _plain(key):
                         return payload["state_dict"], True
                 except UserError:
                     pass  # corrupt: retrain below and replace it atomically
             self._figures_path(key).unlink(missing_ok=True)  # measured on the network being replaced
             model = train()
-            save_checkpoint(path, model, key=json.loads(json.dumps(key, default=str)))
+            save_checkpoint(path, model, key=_plain(key))
             return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, False

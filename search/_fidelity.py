@@ -17,6 +17,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from snnprune.spaces import Rungs
+
 __all__ = ["RungStore", "dominates", "should_stop"]
 
 
@@ -34,7 +36,8 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 
 def should_stop(partial: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str],
-                *, dominated_fraction: float = 0.25, min_trials: int = 4) -> bool:
+                *, dominated_fraction: float = Rungs.dominated_fraction,
+                min_trials: int = Rungs.min_trials) -> bool:
     """The stopping rule on plain numbers (see the module docstring)."""
     if len(others) < max(1, min_trials):
         return False

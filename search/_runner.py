@@ -23,6 +23,7 @@ from snnprune.engine import Callback, FitContext, atomic_torch_save, atomic_writ
 from snnprune.metrics import ModelMetrics, measure_activity
 from snnprune.models import build_model, seeded
 from snnprune.pruners import Budget, get_pruner, run_pruning
+from snnprune.spaces import Rungs
 
 from ._cache import DenseCache
 from ._fidelity import RungStore, should_stop
@@ -40,8 +41,8 @@ class RungPolicy:
     """Where and how multi-fidelity stopping checks (see `_fidelity`)."""
 
     epochs: tuple[int, ...] = ()
-    dominated_fraction: float = 0.25
-    min_trials: int = 4
+    dominated_fraction: float = Rungs.dominated_fraction  # the space schema's defaults
+    min_trials: int = Rungs.min_trials
 
 
 @dataclass
@@ -137,6 +138,7 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
 
     model = fresh()
     pretrained, cache_hit = False, False
+    cache_key = config.cache_key()
     if not spec.from_scratch and budget.pretrain_epochs > 0 and runtime.cache is not None:
         def pretrain() -> torch.nn.Module:
             if on_phase:
@@ -147,10 +149,10 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
                 quiet=runtime.quiet, desc="pretrain")
             return dense
 
-        state, cache_hit = runtime.cache.get_or_train(config.cache_key(), pretrain)
+        state, cache_hit = runtime.cache.get_or_train(cache_key, pretrain)
         model.load_state_dict(state)
         pretrained = True
-    known = runtime.cache.figures(config.cache_key()) if pretrained and runtime.cache is not None else {}
+    known = runtime.cache.figures(cache_key) if pretrained and runtime.cache is not None else {}
     key = trial_key or f"{config.trial}"
     checks: list[_RungCheck] = []
 
@@ -166,7 +168,7 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
                           finetune_callbacks=callbacks, on_phase=on_phase,
                           dense_accuracy=known.get("test_accuracy"))
     if pretrained and runtime.cache is not None and "test_accuracy" not in known:
-        runtime.cache.save_figures(config.cache_key(), {"test_accuracy": outcome.dense["accuracy"]})
+        runtime.cache.save_figures(cache_key, {"test_accuracy": outcome.dense["accuracy"]})
     metrics = _objective_metrics(outcome.metrics)
     metrics["seconds"] = time.perf_counter() - start
     artifacts = _save(config, outcome, runtime) if runtime.save_artifacts else {}
