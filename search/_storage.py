@@ -24,6 +24,7 @@ Passwords never reach a message or a log: `redact` hides them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -211,10 +212,42 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     path = Path(spec)
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")
+    _check_journal(path, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     if heartbeat:
         return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_journal(path: Path, spec: str) -> None:
+    """Refuse a file that is not an Optuna journal before anything is appended to it.
+
+    Optuna's reader skips a bad last line and then appends after it, so a mistyped path (a
+    SQLite file without ``sqlite:///``, a log, a checkpoint) would get journal records written
+    into it. Every complete line must be a JSON record with an ``op_code``; an incomplete last
+    line is allowed only when it starts like one (another process may be writing it).
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        if f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
+            raise UserError(f"storage {spec} is a SQLite database, not a journal file; "
+                            f"use sqlite:///{path.as_posix()}")
+        f.seek(0)
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                if line.lstrip().startswith(b"{"):
+                    return  # a record being appended right now
+                raise UserError(f"storage {spec} is not an Optuna journal file (line {number} is not a record)")
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                record = None
+            if not isinstance(record, dict) or "op_code" not in record:
+                raise UserError(f"storage {spec} is not an Optuna journal file (line {number} is not a record)")
 
 
 def _check_exists(spec: str) -> None:

@@ -72,6 +72,13 @@ def _with_files(files: dict[str, bytes], *args: str):
     return make
 
 
+def _search_with(files: dict[str, bytes], *extra: str):
+    """`search` on the tiny valid space, with ``files`` written first (a bad storage file)."""
+    def make(tmp: Path) -> list[str]:
+        return _with_files(files, *_search(_space(), *extra)(tmp))(tmp)
+    return make
+
+
 def _with_run(*args: str):
     """A run folder that exists but holds no study (nothing to report or export)."""
     def make(tmp: Path) -> list[str]:
@@ -135,6 +142,13 @@ CASES = {
     "unreachable storage": (_search(_space(), "--storage",
                                     f"postgresql://snn:{SECRET}@127.0.0.1:1/snnprune"), ["storage", "127.0.0.1"]),
     "storage is a folder": (_search(_space(), "--storage", "{tmp}"), ["storage"]),
+    "storage is not a journal": (_search_with({"notes.txt": b"garbage\n"}, "--storage", "{tmp}/notes.txt"),
+                                 ["notes.txt", "journal"]),
+    "storage is a sqlite file without sqlite:///": (
+        _with_files({"old.db": b"SQLite format 3\x00" + bytes(100)}, "report", "--storage", "{tmp}/old.db",
+                    "--study", "s"), ["sqlite:///"]),
+    "worker on a binary file": (_with_files({"model.bin": bytes(range(256)) * 4}, "worker", "--storage",
+                                            "{tmp}/model.bin", "--study", "s"), ["model.bin", "journal"]),
     # -- run folders ---------------------------------------------------------------------------
     "report missing run": (_argv("report", "{tmp}/runs/missing"), ["missing"]),
     "export missing run": (_argv("export", "{tmp}/runs/missing", "--pareto", "--out", "{tmp}/exp"), ["missing"]),

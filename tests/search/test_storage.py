@@ -1,0 +1,38 @@
+"""`open_storage` on journal files: a file that is not a journal is refused before any write."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from snnprune.errors import UserError
+from snnprune.search import open_storage
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", b"{\"op_code\": 0}\nnot json\n", b"[1, 2]\n",
+                                     b"SQLite format 3\x00" + bytes(64), bytes(range(256))])
+def test_a_file_that_is_not_a_journal_is_refused_and_left_as_it_was(tmp_path, content):
+    path = tmp_path / "store.log"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="store.log"):
+        open_storage(str(path))
+    with pytest.raises(UserError, match="store.log"):
+        open_storage(str(path), heartbeat=False, create=False)
+    assert path.read_bytes() == content
+
+
+def test_a_journal_with_a_record_being_written_still_opens(tmp_path):
+    path = tmp_path / "j.log"
+    storage = open_storage(str(path))
+    optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"op_code": 4, "worker_id": "w", "study_i')  # another process mid-append
+    loaded = optuna.load_study(study_name="s", storage=open_storage(str(path), heartbeat=False))
+    assert len(loaded.directions) == 2
+
+
+def test_an_empty_or_new_journal_opens(tmp_path):
+    (tmp_path / "empty.log").write_bytes(b"")
+    open_storage(str(tmp_path / "empty.log"))
+    open_storage(str(tmp_path / "sub" / "new.log"))
+    assert (tmp_path / "sub" / "new.log").exists()
