@@ -13,6 +13,7 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -236,12 +237,25 @@ def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, 
                device=device, quiet=True, progress=False, threads=threads, worker=worker)
 
 
+def device_note(space: SearchSpace, device: str) -> str | None:
+    """What to tell a user whose space asks for a GPU that ``--device auto`` will not find.
+
+    The Ray backend refuses such a space (a cluster would wait for a GPU forever); one local
+    process runs its trials anyway, on the CPU, and says so once rather than being silently slow.
+    """
+    from snnprune.engine import resolve_device
+
+    resolved = resolve_device(device)
+    if space.resources.gpu > 0 and device in (None, "auto") and resolved.type == "cpu":
+        return (f"the space asks for {space.resources.gpu:g} GPU per trial but this machine has no CUDA GPU; "
+                "trials run on the CPU (--device cpu says so and hides this note)")
+    return None
+
+
 def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, study: str | None = None,
              trials: int | None = None, timeout: float | None = None, workers: int = 1,
              device: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) a search until ``trials`` trials have finished; returns `summarize`."""
-    from snnprune.engine import resolve_device
-
     run_dir = Path(run_dir)
     name = study or space.study
     total = int(trials if trials is not None else space.trials)
@@ -251,7 +265,9 @@ def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, s
         raise UserError(f"--workers must be >= 1, got {workers}")
     if timeout is not None and not timeout > 0:
         raise UserError(f"--timeout must be > 0 seconds, got {timeout}")
-    resolve_device(device)  # an unknown device is bad input, not a study of failed trials
+    note = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
+    if note and not quiet:
+        print(f"snnprune: note: {note}", file=sys.stderr)
     run_dir.mkdir(parents=True, exist_ok=True)
     if storage is None:
         storage = str(run_dir / "journal.log") if workers > 1 else default_storage(run_dir)

@@ -101,3 +101,16 @@ def test_tpe_sampler_of_a_small_search_starts_modelling_early(tiny_space):
 
     sampler = make_sampler(tiny_space(trials=16, sampler="tpe"))
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._n_startup_trials == 4
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the note is about machines without CUDA")
+def test_a_gpu_space_on_a_cpu_machine_gets_one_note_and_no_error(tiny_space):
+    from snnprune.search._optuna import device_note
+
+    gpu_space = tiny_space(resources={"cpu": 1, "gpu": 0.5})
+    note = device_note(gpu_space, "auto")
+    assert note is not None and "0.5 GPU" in note and "--device cpu" in note
+    assert device_note(gpu_space, "cpu") is None  # the user chose the CPU
+    assert device_note(tiny_space(), "auto") is None  # no GPU asked for
+    with pytest.raises(Exception, match="tpu"):
+        device_note(tiny_space(), "tpu")
