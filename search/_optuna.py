@@ -9,6 +9,7 @@ trial that diverges or raises is FAIL with its reason, and the study goes on.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import multiprocessing
@@ -123,6 +124,48 @@ def open_study(space: SearchSpace, storage: str, *, study: str | None = None, wo
     if "space" not in handle.user_attrs:
         handle.set_user_attr("space", space.to_dict())
     return handle
+
+
+#: Keys whose change does not change what a trial computes: how long to search, and where the data lives.
+_RESUME_IGNORED = ("trials", "timeout", "study", "data.root")
+
+
+def space_changes(stored: dict[str, Any] | None, space: SearchSpace, *, limit: int = 4) -> list[str]:
+    """``key: old -> new`` for each setting of ``space`` that differs from the one a study was run with.
+
+    A resumed study puts old and new trials in one front; when the budget, the data, the model or
+    the seed moved, the two are not comparable (a different dense network, other epochs), so the
+    search says which settings moved. Search length and the data's folder are not compared.
+    """
+    if not isinstance(stored, dict):
+        return []
+    new = json.loads(json.dumps(space.to_dict(), default=str))
+    old_flat, new_flat = _flatten(stored), _flatten(new)
+    keys = sorted(k for k in old_flat.keys() | new_flat.keys()
+                  if old_flat.get(k) != new_flat.get(k)
+                  and not any(k == i or k.startswith(i + ".") for i in _RESUME_IGNORED))
+    shown = [f"{k}: {old_flat.get(k, '(unset)')!s} -> {new_flat.get(k, '(unset)')!s}" for k in keys[:limit]]
+    if len(keys) > limit:
+        shown.append(f"and {len(keys) - limit} more")
+    return shown
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def resume_note(handle: optuna.Study, space: SearchSpace) -> str | None:
+    """One line when ``handle`` already holds trials run with other settings than ``space``."""
+    changes = space_changes(handle.user_attrs.get("space"), space)
+    if not changes or not handle.get_trials(deepcopy=False):
+        return None
+    return (f"study {handle.study_name!r} resumes with other settings than its first trials: "
+            f"{'; '.join(changes)}; old and new trials share one front")
 
 
 def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", quiet: bool = True,
@@ -275,7 +318,10 @@ def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, s
         raise UserError("several workers on one SQLite file hit 'database is locked': give a journal "
                         "file path or a PostgreSQL/MySQL URL as --storage")
     with quiet_optuna():
-        open_study(space, storage, study=name)  # fails early on a bad storage
+        handle = open_study(space, storage, study=name)  # fails early on a bad storage
+        note = resume_note(handle, space)
+    if note and not quiet:
+        print(f"snnprune: note: {note}", file=sys.stderr)
     timeout = timeout if timeout is not None else space.timeout
     if workers == 1:
         run_worker(space, storage, name, run_dir, trials=None, total=total, timeout=timeout, device=device,

@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import traceback
 import warnings
@@ -47,8 +48,8 @@ from optuna.trial import TrialState
 from snnprune.errors import UserError
 from snnprune.spaces import SearchSpace, parse_space
 
-from ._optuna import _finished, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, summarize, \
-    trial_config
+from ._optuna import _finished, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, resume_note, \
+    summarize, trial_config
 from ._runner import run_trial
 from ._storage import default_storage, open_storage, redact
 from ._suggest import suggest
@@ -250,9 +251,12 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     storage = storage or default_storage(run_dir)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
+        note = resume_note(handle, space)
         remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
         if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
             _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once
+    if note and not quiet:
+        print(f"snnprune: note: {note}", file=sys.stderr)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
     started = _start_ray(address, quiet) if remaining > 0 else False
     try:

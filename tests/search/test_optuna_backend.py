@@ -114,3 +114,28 @@ def test_a_gpu_space_on_a_cpu_machine_gets_one_note_and_no_error(tiny_space):
     assert device_note(tiny_space(), "auto") is None  # no GPU asked for
     with pytest.raises(Exception, match="tpu"):
         device_note(tiny_space(), "tpu")
+
+
+def test_resuming_with_other_settings_names_what_moved(tmp_path, tiny_space, space_dict):
+    from snnprune.search._optuna import open_study, resume_note, space_changes
+    from snnprune.spaces import parse_space
+
+    first = tiny_space(trials=2)
+    storage = str(tmp_path / "j.log")
+    handle = open_study(first, storage)
+    assert resume_note(handle, first) is None  # a new study: nothing to compare with
+    handle.add_trial(optuna.trial.create_trial(values=[0.9, 1000.0]))
+
+    longer = space_dict(trials=50)  # only how long the search runs, and where the data lives
+    longer["data"]["root"] = str(tmp_path / "elsewhere")
+    assert resume_note(open_study(parse_space(longer, source="<t>"), storage), first) is None
+
+    moved = space_dict(trials=2)
+    moved["budget"]["finetune_epochs"] = 5
+    moved["seed"] = 3
+    moved_space = parse_space(moved, source="<t>")
+    note = resume_note(open_study(moved_space, storage), moved_space)
+    assert note is not None and "'t'" in note
+    assert "budget.finetune_epochs: 2 -> 5" in note and "seed: 0 -> 3" in note
+    assert len(space_changes(first.to_dict(), moved_space, limit=1)) == 2  # one shown, "and 1 more"
+    assert space_changes(None, moved_space) == []  # a study made by hand holds no space
