@@ -38,6 +38,9 @@ BENCHES: dict[str, tuple[list[str], str]] = {
     # time and may share the machine; parts 3-4 (cache, workers) time things and run alone
     "search-quality": (["search.py", "--parts", "1,2"], "hypervolume vs random, multi-fidelity saving"),
     "search-speed": (["search.py", "--parts", "3,4"], "dense-cache saving, 2 workers vs 1"),
+    # part 2 again where validation accuracy is not saturated (digits' rung accuracy barely moves)
+    "search-mf-fashion": (["search.py", "--parts", "2", "--mf-data", "fashion-mnist"],
+                          "multi-fidelity saving on Fashion-MNIST"),
     "fidelity": (["fidelity.py"], "the seeds' claims on Fashion-MNIST"),
 }
 #: Benches the page shows when their result is present, run only on request (they need a GPU).

@@ -30,6 +30,7 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
     assert p2["per_seed"][0]["rungs_trials_run"] == 5
     assert p2["per_seed"][0]["rungs"]["finetune_epochs_total"] <= 3 * 3
     assert p2["oracle_ratio"] is not None and 0 < p2["oracle_ratio"] <= 1
+    assert 0 < p2["ratio_epochs_per_trial"] <= 1  # a stopped trial costs fewer epochs, never more
     assert figures["settings"]["rungs_part2"]["dominated_fraction"] == 0.25
     p3 = figures["part3_cache"]
     assert p3["mean_hit"] > 0 and p3["mean_nocache"] > 0

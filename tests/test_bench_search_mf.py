@@ -50,3 +50,18 @@ def test_oracle_runs_only_the_needed_trials_in_full(search):
     curve = search.hv_curve(recs, frame, DIRS)
     assert search.to_reach(curve, [9, 9, 9, 9], target) == 27
     assert search.oracle_to_reach(recs, 2.0, frame, DIRS, full=9, rung=1) is None
+
+
+def test_mf_space_keeps_digits_and_swaps_only_data_and_model_for_fashion_mnist(bench_module):
+    bench = bench_module("search")
+    raw = bench.base_space(quick=False)
+    assert bench.mf_space(raw, "digits", quick=False) is raw
+    fm = bench.mf_space(raw, "fashion-mnist", quick=False)
+    assert fm["data"] == {"name": "fashion-mnist", "root": None, "subset": 2000, "val_fraction": 0.2}
+    assert (fm["model"]["width"], fm["model"]["T"], fm["model"]["name"]) == (0.5, 2, raw["model"]["name"])
+    # everything the two arms compare stays the demo's: budget, pruners, objectives, rungs off
+    for key in ("budget", "pruners", "objectives", "rungs", "sampler"):
+        assert fm[key] == raw[key]
+    assert raw["data"]["name"] == "digits"  # the base space is not mutated
+    bench.make_space(fm)  # a valid space
+    assert bench.mf_space(raw, "fashion-mnist", quick=True)["data"]["subset"] == 400
