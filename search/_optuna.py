@@ -14,7 +14,9 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from snnprune.spaces import SearchSpace, parse_space
 
 from ._cache import DenseCache
 from ._fidelity import RungStore
+from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, stop_workers
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
 from ._storage import default_storage, open_storage, redact
@@ -46,9 +49,19 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
+#: Trials of this process stopped by Ctrl-C: Optuna's failure warnings about them are dropped
+#: (the CLI says once that the running trials were queued again).
+_INTERRUPTED: set[int] = set()
+
+
 def _no_trial_failed_traceback(record: logging.LogRecord) -> bool:
     """A `TrialFailed` is expected and recorded (``fail_reason``, ``traceback`` user attributes):
-    Optuna's warning about it keeps its line but not the traceback."""
+    Optuna's warning about it keeps its line but not the traceback. A trial stopped by Ctrl-C
+    gets no warning at all."""
+    if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        return False
+    if any(record.getMessage().startswith(f"Trial {number} failed") for number in _INTERRUPTED):
+        return False
     if record.exc_info and isinstance(record.exc_info[1], TrialFailed):
         record.exc_info = None
         record.exc_text = None
@@ -265,19 +278,50 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     if done >= total:
         return
     bar = StudyProgress(total, done, study_name, quiet=not progress)
+    objective = make_objective(space, runtime, study_name)
+    started: list[int] = []  # this process's trials, the last one running
+
+    def tracked(trial: optuna.Trial) -> list[float]:
+        started.append(trial.number)
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:
+            _INTERRUPTED.add(trial.number)
+            trial.set_user_attr("fail_reason", USER_INTERRUPT)  # Optuna then records it as FAIL
+            raise
+
     try:
-        study.optimize(make_objective(space, runtime, study_name), n_trials=trials, timeout=timeout,
-                       catch=(TrialFailed,), callbacks=[_stop_at(total), bar],
-                       gc_after_trial=True)
+        with InterruptFlag() as flag:
+            study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
+                           callbacks=[_stop_at(total), bar, flag.check], gc_after_trial=True)
+    except KeyboardInterrupt:
+        with _sigint_ignored():  # a second Ctrl-C must not cut the bookkeeping short
+            requeue_interrupted(study, started[-1:])
+        raise
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, run_dir: str,
                   total: int, timeout: float | None, device: str, threads: int, worker: int) -> None:
     space = parse_space(space_dict, source=source)
-    run_worker(space, storage, study_name, Path(run_dir), trials=None, total=total, timeout=timeout,
-               device=device, quiet=True, progress=False, threads=threads, worker=worker)
+    try:
+        run_worker(space, storage, study_name, Path(run_dir), trials=None, total=total, timeout=timeout,
+                   device=device, quiet=True, progress=False, threads=threads, worker=worker)
+    except KeyboardInterrupt:
+        sys.exit(130)  # its trial is recorded and queued again; the parent says so, once
 
 
 def device_note(space: SearchSpace, device: str) -> str | None:
@@ -344,14 +388,21 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
     study = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
     bar = StudyProgress(total, _finished(study), f"{name} ({workers} workers)", quiet=quiet)
     seen = _finished(study)
+    flag = InterruptFlag()
     try:
-        while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(timeout=2.0)
-            now = _finished(study)
-            if now > seen:
-                bar.bar.update(now - seen)
-                seen = now
+        with flag:
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(timeout=2.0)
+                    flag.check()
+                now = _finished(study)
+                if now > seen:
+                    bar.bar.update(now - seen)
+                    seen = now
+    except KeyboardInterrupt:
+        with _sigint_ignored():
+            stop_workers(procs)  # each records its running trial and queues it again
+        raise
     finally:
         bar.close()
         for p in procs:

@@ -6,7 +6,7 @@ The CLI prints a `UserError` as one line and exits with code 2; library callers 
 
 from __future__ import annotations
 
-__all__ = ["TrainingDiverged", "UserError"]
+__all__ = ["Interrupted", "TrainingDiverged", "UserError"]
 
 
 class UserError(ValueError):
@@ -15,3 +15,7 @@ class UserError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: the trial fails with this reason, the study goes on."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C, handled: the CLI prints the message as one line and exits with code 130."""

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from snnprune._version import __version__
-from snnprune.errors import UserError
+from snnprune.errors import Interrupted, UserError
 
 __all__ = ["cli", "emit", "main"]
 
@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         click.echo(f"snnprune: error: {_one_line(str(exc))}", err=True)
         return 2
+    except Interrupted as exc:
+        click.echo(f"\nsnnprune: {_one_line(str(exc))}", err=True)
+        return 130
     except click.exceptions.Abort:
         click.echo("snnprune: aborted", err=True)
         return 130

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnprune.errors import UserError
+from snnprune.errors import Interrupted, UserError
 
 from ._app import cli, emit
 from ._options import json_option
@@ -68,9 +68,17 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
             raise UserError("--address is for --backend ray")
         from snnprune.search import optimize
 
-        summary = optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
-                           workers=workers, device=device, quiet=quiet or as_json)
+        try:
+            summary = optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
+                               workers=workers, device=device, quiet=quiet or as_json)
+        except KeyboardInterrupt:
+            _interrupted()
     emit(summary, as_json, _human(summary))
+
+
+def _interrupted() -> None:
+    """Ctrl-C in a local search or worker: the running trials were failed and queued again."""
+    raise Interrupted("interrupted; the running trials are queued again, the same command resumes")
 
 
 @cli.command("worker")
@@ -102,7 +110,10 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     space = parse_space(loaded.user_attrs["space"], source=f"study {study}")
     run_dir = Path(out) / study
     total = space.trials if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
-    run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,
-               quiet=True, progress=not (quiet or as_json))
+    try:
+        run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,
+                   quiet=True, progress=not (quiet or as_json))
+    except KeyboardInterrupt:
+        _interrupted()
     summary = summarize(optuna.load_study(study_name=study, storage=handle), storage=storage, run_dir=run_dir)
     emit(summary, as_json, _human(summary))
