@@ -48,8 +48,18 @@ from optuna.trial import TrialState
 from snnprune.errors import UserError
 from snnprune.spaces import SearchSpace, parse_space
 
-from ._optuna import _finished, _jsonable, make_runtime, make_sampler, open_study, quiet_optuna, resume_note, \
-    summarize, trial_config
+from ._interrupt import USER_INTERRUPT, requeue_interrupted
+from ._optuna import (
+    _finished,
+    _jsonable,
+    make_runtime,
+    make_sampler,
+    open_study,
+    quiet_optuna,
+    resume_note,
+    summarize,
+    trial_config,
+)
 from ._runner import run_trial
 from ._storage import default_storage, open_storage, redact
 from ._suggest import suggest
@@ -159,6 +169,18 @@ def _searcher_class() -> type:
                 self._record_heartbeats([self._ot_trials[trial_id]])
             return config
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.interrupt = _TuneInterrupt()
+
+        @property
+        def study(self) -> optuna.Study:
+            return self._ot_study
+
+        def trial_numbers(self) -> list[int]:
+            """The study's numbers of every trial this searcher asked for."""
+            return [t.number for t in self._ot_trials.values()]
+
         def open_trials(self) -> list[optuna.Trial]:
             """The study's trials this searcher asked for and has not told yet."""
             return [t for tid, t in list(self._ot_trials.items()) if tid not in self._completed_trials]
@@ -179,7 +201,9 @@ def _searcher_class() -> type:
             payload = json.loads(raw) if raw else {"attrs": {}, "outcome": "fail"}
             ot_trial = self._ot_trials[trial_id]
             attrs = payload.get("attrs", {})
-            if error or not raw:
+            if (error or not raw) and self.interrupt.set:
+                attrs["fail_reason"] = USER_INTERRUPT
+            elif error or not raw:
                 attrs.setdefault("fail_reason", "the Ray trial ended without a result: its worker died or "
                                                 "Tune stopped it (time budget, interrupt); see its error.txt")
             for key, value in attrs.items():
@@ -266,10 +290,14 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
                                           timeout=timeout if timeout is not None else space.timeout,
                                           device=device, quiet=quiet)
             try:
-                with quiet_optuna(), _quiet_tune(quiet), _heartbeats(searcher):
+                with quiet_optuna(), _quiet_tune(quiet), _heartbeats(searcher), _watch_interrupt(searcher.interrupt):
                     tuner.fit()
             finally:
                 searcher.close_unfinished()
+            if searcher.interrupt.set:  # Ctrl-C: Tune stopped its trials; queue them again, as locally
+                with quiet_optuna():
+                    requeue_interrupted(searcher.study, searcher.trial_numbers())
+                raise KeyboardInterrupt
     finally:
         if started:
             ray.shutdown()
@@ -345,6 +373,40 @@ def _quiet_tune(quiet: bool) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+#: What Tune logs (logger ``ray.tune.tune``) when SIGINT stops a run, and what follows it: the
+#: first marks the run interrupted; all three give way to our one line (their advice to resume
+#: with ``Tuner.restore`` does not apply: the same snnprune command resumes).
+_TUNE_INTERRUPT = "Stop signal received"
+_TUNE_INTERRUPT_AFTER = ("Experiment has been interrupted", "Failed to fetch metrics")
+
+
+class _TuneInterrupt(logging.Filter):
+    """Notices Tune's own SIGINT handling (Tune replaces the handler during ``fit``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(_TUNE_INTERRUPT):
+            self.set = True
+            return False
+        return not (self.set and message.startswith(_TUNE_INTERRUPT_AFTER))
+
+
+@contextlib.contextmanager
+def _watch_interrupt(flag: _TuneInterrupt) -> Iterator[_TuneInterrupt]:
+    loggers = [logging.getLogger(n) for n in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis")]
+    for lg in loggers:
+        lg.addFilter(flag)
+    try:
+        yield flag
+    finally:
+        for lg in loggers:
+            lg.removeFilter(flag)
 
 
 def _absolute_roots(space_dict: dict[str, Any]) -> dict[str, Any]:

@@ -61,8 +61,11 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
     if backend == "ray":
         from snnprune.search import ray_optimize
 
-        summary = ray_optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
-                               address=address, device=device, quiet=quiet or as_json)
+        try:
+            summary = ray_optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
+                                   address=address, device=device, quiet=quiet or as_json)
+        except KeyboardInterrupt:
+            _interrupted()
     else:
         if address:
             raise UserError("--address is for --backend ray")

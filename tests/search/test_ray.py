@@ -153,3 +153,29 @@ def test_concurrency_from_cluster_resources(tiny_space):
     assert _check_resources(tiny_space(resources={"cpu": 1, "gpu": 0.5}), {"CPU": 8, "GPU": 1}) == 2
     with pytest.raises(UserError, match="4 CPUs per trial"):
         _check_resources(tiny_space(resources={"cpu": 4}), {"CPU": 2})
+
+
+def test_ctrl_c_during_fit_fails_the_open_trials_as_interrupted_and_queues_them(tmp_path, tiny_space):
+    """Tune handles SIGINT itself (it logs "Stop signal received" and ends its trials without a
+    result); the driver notices that record, fails what was running as interrupted by the user
+    and queues each again, as the Optuna backend does."""
+    import logging
+
+    from snnprune.search._interrupt import USER_INTERRUPT, requeue_interrupted
+    from snnprune.search._ray import _watch_interrupt
+
+    searcher, url = _searcher(tmp_path, tiny_space)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("a", result={PAYLOAD: json.dumps(
+        {"attrs": {}, "outcome": "complete", "values": [0.9, 100.0]}), "accuracy": 0.9})
+    with _watch_interrupt(searcher.interrupt):
+        logging.getLogger("ray.tune.tune").warning("Stop signal received (e.g. via SIGINT/Ctrl+C), ending Ray Tune run.")
+    assert searcher.interrupt.set
+    searcher.close_unfinished()
+    assert requeue_interrupted(searcher.study, searcher.trial_numbers()) == [1]
+    State = optuna.trial.TrialState
+    trials = optuna.load_study(study_name="hook", storage=url).trials
+    assert [t.state for t in trials] == [State.COMPLETE, State.FAIL, State.WAITING]
+    assert trials[1].user_attrs["fail_reason"] == USER_INTERRUPT
+    assert trials[2].user_attrs["retry_of"] == 1 and trials[2].params == trials[1].params
