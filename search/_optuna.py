@@ -417,6 +417,9 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, 
     """Counts by state and the Pareto front, as plain data."""
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
+    # a trial that died or was interrupted and was queued again is not a failure of its configuration
+    queued = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    retried = sum(1 for t in trials if t.state == TrialState.FAIL and t.number in queued)
     try:
         front = study.best_trials
     except ValueError:
@@ -425,7 +428,8 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, 
         "study": study.study_name, "storage": redact(storage), "run_dir": str(run_dir),
         "metrics": study.metric_names, "directions": [d.name.lower() for d in study.directions],
         "trials": len(trials), "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL),
+        "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL) - retried,
+        "retried": retried,
         "pareto": [{"trial": t.number, "values": t.values, "pruner": t.user_attrs.get("config", {}).get("pruner"),
                     "sparsity": t.user_attrs.get("config", {}).get("sparsity")} for t in front],
     }

@@ -15,8 +15,9 @@ __all__: list[str] = []
 
 
 def _human(summary: dict) -> str:
+    again = f", {summary['retried']} interrupted and run again" if summary.get("retried") else ""
     lines = [f"study {summary['study']}: {summary['complete']} complete, {summary['pruned']} stopped early, "
-             f"{summary['failed']} failed  (storage {summary['storage']})"]
+             f"{summary['failed']} failed{again}  (storage {summary['storage']})"]
     if summary.get("all_failed"):
         lines.append(f"  {summary['all_failed']}")
     metrics = summary.get("metrics") or []

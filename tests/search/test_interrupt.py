@@ -47,6 +47,8 @@ def test_ctrl_c_in_a_trial_queues_it_again_and_the_resume_runs_it(tmp_path, tiny
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [TrialState.FAIL, TrialState.COMPLETE] and _finished(study) == 1
     assert study.trials[1].params == first.params  # the same configuration ran again
+    summary = backend.summarize(study, storage=storage, run_dir=tmp_path / "run")
+    assert (summary["complete"], summary["failed"], summary["retried"]) == (1, 0, 1)
 
 
 def test_a_trial_left_running_is_failed_then_queued_once(tmp_path, tiny_space):
