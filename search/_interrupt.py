@@ -10,18 +10,22 @@ re-running the command runs it first and the count is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing.process import BaseProcess
+from typing import Self
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-__all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "stop_workers"]
+from ._storage import retried_numbers
+
+__all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "sigint_ignored", "stop_workers"]
 
 #: The ``fail_reason`` of a trial stopped by Ctrl-C.
 USER_INTERRUPT = "interrupted by the user (Ctrl-C); queued again with the same parameters"
@@ -51,7 +55,7 @@ class InterruptFlag:
         if self.set:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> InterruptFlag:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._handler)
@@ -72,7 +76,7 @@ def requeue_interrupted(study: optuna.Study, numbers: Iterable[int]) -> list[int
     wanted = set(numbers)
     storage = study._storage  # Optuna's own retry callback works on the storage as well
     trials = study.get_trials(deepcopy=False)
-    queued = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    queued = retried_numbers(trials)
     requeued = []
     for trial in trials:
         if (trial.number not in wanted or trial.number in queued
@@ -93,6 +97,19 @@ def requeue_interrupted(study: optuna.Study, numbers: Iterable[int]) -> list[int
                 user_attrs={"retry_of": trial.number}))
             requeued.append(trial.number)
     return requeued
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored for a moment: a second Ctrl-C must not cut the bookkeeping of the first short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stop_workers(procs: Sequence[BaseProcess], *, forward_after: float = 1.0, wait: float = 20.0) -> None:

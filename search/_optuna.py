@@ -9,14 +9,11 @@ trial that diverges or raises is FAIL with its reason, and the study goes on.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import multiprocessing
 import os
-import signal
 import sys
-import threading
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -32,10 +29,11 @@ from snnprune.spaces import SearchSpace, parse_space
 
 from ._cache import DenseCache
 from ._fidelity import RungStore
-from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, stop_workers
+from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
+from ._notes import device_note, resume_note
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
-from ._storage import default_storage, open_storage, redact
+from ._storage import default_storage, open_storage, redact, retried_numbers
 from ._suggest import suggest
 from ._trial import TrialConfig
 
@@ -139,48 +137,6 @@ def open_study(space: SearchSpace, storage: str, *, study: str | None = None, wo
     return handle
 
 
-#: Keys whose change does not change what a trial computes: how long to search, and where the data lives.
-_RESUME_IGNORED = ("trials", "timeout", "study", "data.root")
-
-
-def space_changes(stored: dict[str, Any] | None, space: SearchSpace, *, limit: int = 4) -> list[str]:
-    """``key: old -> new`` for each setting of ``space`` that differs from the one a study was run with.
-
-    A resumed study puts old and new trials in one front; when the budget, the data, the model or
-    the seed moved, the two are not comparable (a different dense network, other epochs), so the
-    search says which settings moved. Search length and the data's folder are not compared.
-    """
-    if not isinstance(stored, dict):
-        return []
-    new = json.loads(json.dumps(space.to_dict(), default=str))
-    old_flat, new_flat = _flatten(stored), _flatten(new)
-    keys = sorted(k for k in old_flat.keys() | new_flat.keys()
-                  if old_flat.get(k) != new_flat.get(k)
-                  and not any(k == i or k.startswith(i + ".") for i in _RESUME_IGNORED))
-    shown = [f"{k}: {old_flat.get(k, '(unset)')!s} -> {new_flat.get(k, '(unset)')!s}" for k in keys[:limit]]
-    if len(keys) > limit:
-        shown.append(f"and {len(keys) - limit} more")
-    return shown
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: value}
-
-
-def resume_note(handle: optuna.Study, space: SearchSpace) -> str | None:
-    """One line when ``handle`` already holds trials run with other settings than ``space``."""
-    changes = space_changes(handle.user_attrs.get("space"), space)
-    if not changes or not handle.get_trials(deepcopy=False):
-        return None
-    return (f"study {handle.study_name!r} resumes with other settings than its first trials: "
-            f"{'; '.join(changes)}; old and new trials share one front")
-
-
 def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", quiet: bool = True,
                  cache_dir: Path | None = None) -> TrialRuntime:
     """What the trials of this process share."""
@@ -244,7 +200,7 @@ def _finished(study: optuna.Study) -> int:
     """Trials that count towards the total: COUNTED states, less the dead trials that were retried
     (heartbeat-stale, failed and queued again with ``retry_of``), so a crash costs no trial."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    retried = retried_numbers(trials)
     return sum(1 for t in trials if t.state in COUNTED and not (t.state == TrialState.FAIL and t.number in retried))
 
 
@@ -295,23 +251,12 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
                            callbacks=[_stop_at(total), bar, flag.check], gc_after_trial=True)
     except KeyboardInterrupt:
-        with _sigint_ignored():  # a second Ctrl-C must not cut the bookkeeping short
+        with sigint_ignored():
             requeue_interrupted(study, started[-1:])
         raise
     finally:
         bar.close()
 
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, run_dir: str,
@@ -322,21 +267,6 @@ def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, 
                    device=device, quiet=True, progress=False, threads=threads, worker=worker)
     except KeyboardInterrupt:
         sys.exit(130)  # its trial is recorded and queued again; the parent says so, once
-
-
-def device_note(space: SearchSpace, device: str) -> str | None:
-    """What to tell a user whose space asks for a GPU that ``--device auto`` will not find.
-
-    The Ray backend refuses such a space (a cluster would wait for a GPU forever); one local
-    process runs its trials anyway, on the CPU, and says so once rather than being silently slow.
-    """
-    from snnprune.engine import resolve_device
-
-    resolved = resolve_device(device)
-    if space.resources.gpu > 0 and device in (None, "auto") and resolved.type == "cpu":
-        return (f"the space asks for {space.resources.gpu:g} GPU per trial but this machine has no CUDA GPU; "
-                "trials run on the CPU (--device cpu says so and hides this note)")
-    return None
 
 
 def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, study: str | None = None,
@@ -400,7 +330,7 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
                     bar.bar.update(now - seen)
                     seen = now
     except KeyboardInterrupt:
-        with _sigint_ignored():
+        with sigint_ignored():
             stop_workers(procs)  # each records its running trial and queues it again
         raise
     finally:
@@ -418,7 +348,7 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, 
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     # a trial that died or was interrupted and was queued again is not a failure of its configuration
-    queued = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    queued = retried_numbers(trials)
     retried = sum(1 for t in trials if t.state == TrialState.FAIL and t.number in queued)
     try:
         front = study.best_trials

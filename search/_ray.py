@@ -49,6 +49,7 @@ from snnprune.errors import UserError
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
+from ._notes import resume_note
 from ._optuna import (
     _finished,
     _jsonable,
@@ -56,7 +57,6 @@ from ._optuna import (
     make_sampler,
     open_study,
     quiet_optuna,
-    resume_note,
     summarize,
     trial_config,
 )

@@ -42,7 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 from snnprune.errors import UserError
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
-           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact"]
+           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact", "retried_numbers"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
@@ -78,6 +78,12 @@ def heartbeat_settings() -> tuple[int, int]:
     if not 0 < interval < grace:
         raise UserError(f"{HEARTBEAT_ENV}={raw!r}: need 0 < INTERVAL < GRACE")
     return interval, grace
+
+
+def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that were queued again (some trial's ``retry_of``): a FAIL among them
+    is a dead or interrupted run whose copy stands in for it, not a failure of its configuration."""
+    return {t.user_attrs["retry_of"] for t in trials if t.user_attrs.get("retry_of") is not None}
 
 
 class RetryOnce:

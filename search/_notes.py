@@ -1,0 +1,74 @@
+"""Notes printed once before a search starts: what the user asked for that will not happen as written.
+
+Neither is an error: a GPU space on a machine without CUDA still runs (on the CPU), and a study
+resumed with other settings still resumes. Each is one line on stderr, so that a slow search or
+a front mixing two budgets does not come as a surprise.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+
+from snnprune.spaces import SearchSpace
+
+__all__ = ["device_note", "resume_note", "space_changes"]
+
+
+#: Keys whose change does not change what a trial computes: how long to search, and where the data lives.
+_RESUME_IGNORED = ("trials", "timeout", "study", "data.root")
+
+
+def space_changes(stored: dict[str, Any] | None, space: SearchSpace, *, limit: int = 4) -> list[str]:
+    """``key: old -> new`` for each setting of ``space`` that differs from the one a study was run with.
+
+    A resumed study puts old and new trials in one front; when the budget, the data, the model or
+    the seed moved, the two are not comparable (a different dense network, other epochs), so the
+    search says which settings moved. Search length and the data's folder are not compared.
+    """
+    if not isinstance(stored, dict):
+        return []
+    new = json.loads(json.dumps(space.to_dict(), default=str))
+    old_flat, new_flat = _flatten(stored), _flatten(new)
+    keys = sorted(k for k in old_flat.keys() | new_flat.keys()
+                  if old_flat.get(k) != new_flat.get(k)
+                  and not any(k == i or k.startswith(i + ".") for i in _RESUME_IGNORED))
+    shown = [f"{k}: {old_flat.get(k, '(unset)')!s} -> {new_flat.get(k, '(unset)')!s}" for k in keys[:limit]]
+    if len(keys) > limit:
+        shown.append(f"and {len(keys) - limit} more")
+    return shown
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def resume_note(handle: optuna.Study, space: SearchSpace) -> str | None:
+    """One line when ``handle`` already holds trials run with other settings than ``space``."""
+    changes = space_changes(handle.user_attrs.get("space"), space)
+    if not changes or not handle.get_trials(deepcopy=False):
+        return None
+    return (f"study {handle.study_name!r} resumes with other settings than its first trials: "
+            f"{'; '.join(changes)}; old and new trials share one front")
+
+
+def device_note(space: SearchSpace, device: str) -> str | None:
+    """What to tell a user whose space asks for a GPU that ``--device auto`` will not find.
+
+    The Ray backend refuses such a space (a cluster would wait for a GPU forever); one local
+    process runs its trials anyway, on the CPU, and says so once rather than being silently slow.
+    """
+    from snnprune.engine import resolve_device
+
+    resolved = resolve_device(device)
+    if space.resources.gpu > 0 and device in (None, "auto") and resolved.type == "cpu":
+        return (f"the space asks for {space.resources.gpu:g} GPU per trial but this machine has no CUDA GPU; "
+                "trials run on the CPU (--device cpu says so and hides this note)")
+    return None

@@ -1,0 +1,43 @@
+"""The one-line notes before a search: a GPU space without CUDA, a study resumed with other settings."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from snnprune.search._notes import device_note, resume_note, space_changes
+from snnprune.search._optuna import open_study
+from snnprune.spaces import parse_space
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the note is about machines without CUDA")
+def test_a_gpu_space_on_a_cpu_machine_gets_one_note_and_no_error(tiny_space):
+    gpu_space = tiny_space(resources={"cpu": 1, "gpu": 0.5})
+    note = device_note(gpu_space, "auto")
+    assert note is not None and "0.5 GPU" in note and "--device cpu" in note
+    assert device_note(gpu_space, "cpu") is None  # the user chose the CPU
+    assert device_note(tiny_space(), "auto") is None  # no GPU asked for
+    with pytest.raises(Exception, match="tpu"):
+        device_note(tiny_space(), "tpu")
+
+
+def test_resuming_with_other_settings_names_what_moved(tmp_path, tiny_space, space_dict):
+    first = tiny_space(trials=2)
+    storage = str(tmp_path / "j.log")
+    handle = open_study(first, storage)
+    assert resume_note(handle, first) is None  # a new study: nothing to compare with
+    handle.add_trial(optuna.trial.create_trial(values=[0.9, 1000.0]))
+
+    longer = space_dict(trials=50)  # only how long the search runs, and where the data lives
+    longer["data"]["root"] = str(tmp_path / "elsewhere")
+    assert resume_note(open_study(parse_space(longer, source="<t>"), storage), first) is None
+
+    moved = space_dict(trials=2)
+    moved["budget"]["finetune_epochs"] = 5
+    moved["seed"] = 3
+    moved_space = parse_space(moved, source="<t>")
+    note = resume_note(open_study(moved_space, storage), moved_space)
+    assert note is not None and "'t'" in note
+    assert "budget.finetune_epochs: 2 -> 5" in note and "seed: 0 -> 3" in note
+    assert len(space_changes(first.to_dict(), moved_space, limit=1)) == 2  # one shown, "and 1 more"
+    assert space_changes(None, moved_space) == []  # a study made by hand holds no space
