@@ -292,11 +292,15 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
             try:
                 with quiet_optuna(), _quiet_tune(quiet), _heartbeats(searcher), _watch_interrupt(searcher.interrupt):
                     tuner.fit()
+            except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own wind-down
+                searcher.interrupt.set = True
+                raise
             finally:
                 searcher.close_unfinished()
-            if searcher.interrupt.set:  # Ctrl-C: Tune stopped its trials; queue them again, as locally
-                with quiet_optuna():
-                    requeue_interrupted(searcher.study, searcher.trial_numbers())
+                if searcher.interrupt.set:  # Ctrl-C: queue what Tune cut short again, as locally
+                    with quiet_optuna():
+                        requeue_interrupted(searcher.study, searcher.trial_numbers())
+            if searcher.interrupt.set:
                 raise KeyboardInterrupt
     finally:
         if started:
