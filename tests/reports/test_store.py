@@ -200,3 +200,19 @@ def test_list_runs_summarises_each_run(tmp_path):
     assert demo["last_update"] and "error" in rows["broken"] and rows["empty"]["error"] == "no study in it yet"
     table = format_runs(list(rows.values()))
     assert "demo" in table and "error" in table
+
+
+def test_list_runs_counts_an_interrupted_and_requeued_trial_apart_from_failures(tmp_path):
+    from snnprune.search._interrupt import requeue_interrupted
+
+    root = tmp_path / "runs"
+    (root / "demo").mkdir(parents=True)
+    storage = default_storage(root / "demo")
+    _make_study(storage)  # 1 complete, 1 pruned, 1 failed (a configuration that failed)
+    study = optuna.load_study(study_name="demo", storage=storage)
+    cut = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    requeue_interrupted(study, [cut.number])  # Ctrl-C: FAIL, and queued again
+    row = list_runs(root)[0]
+    assert row["states"]["FAIL"] == 2 and row["retried"] == 1
+    line = format_runs([row]).splitlines()[1].split()
+    assert line[4:7] == ["1", "1", "1"]  # complete, pruned, failed: the interrupted one is not a failure
