@@ -5,6 +5,8 @@ from __future__ import annotations
 import optuna
 from tqdm.auto import tqdm
 
+from ._storage import retried_numbers
+
 __all__ = ["StudyProgress"]
 
 
@@ -20,9 +22,12 @@ class StudyProgress:
             front = len(study.best_trials)
         except (ValueError, RuntimeError):
             front = 0
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        self.bar.set_postfix(pareto=front, pruned=states.count(optuna.trial.TrialState.PRUNED),
-                             failed=states.count(optuna.trial.TrialState.FAIL), refresh=False)
+        trials = study.get_trials(deepcopy=False)
+        queued = retried_numbers(trials)  # dead or interrupted and run again: not failures
+        State = optuna.trial.TrialState
+        self.bar.set_postfix(pareto=front, pruned=sum(t.state == State.PRUNED for t in trials),
+                             failed=sum(t.state == State.FAIL and t.number not in queued for t in trials),
+                             refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:

@@ -130,3 +130,15 @@ def test_a_ctrl_c_lost_in_a_callback_still_stops_the_search_after_its_trial(tmp_
                    device="cpu")
     assert [t.state for t in _load(storage, "t").get_trials(deepcopy=False)] == [TrialState.COMPLETE]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+def test_the_study_bar_does_not_count_an_interrupted_trial_as_failed(tmp_path, tiny_space):
+    from snnprune.search._progress import StudyProgress
+
+    study = open_study(tiny_space(), str(tmp_path / "j.log"))
+    cut = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    requeue_interrupted(study, [cut.number])
+    bar = StudyProgress(total=3, done=0, desc="t", quiet=False)
+    bar(study, study.get_trials(deepcopy=False)[0])
+    assert "failed=0" in bar.bar.postfix
+    bar.close()
