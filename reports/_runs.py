@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError
-from snnprune.search._storage import is_url, open_storage, redact, retried_numbers
+from snnprune.search._storage import is_url, open_storage, redact, retried_failures
 
 __all__ = ["RunRef", "format_runs", "list_runs", "resolve_run", "storage_kind"]
 
@@ -143,10 +143,9 @@ def summarize_study(spec: str, name: str) -> dict[str, Any]:
     front = study.best_trials if complete else []
     macs = [v for v in (_value(t, "macs", names) for t in front) if v is not None]
     moments = [m for t in trials for m in (t.datetime_complete, t.datetime_start) if m is not None]
-    queued = retried_numbers(trials)  # their FAIL (a dead or interrupted run) is not a failure of the config
     return {
         "study": name, "trials": len(trials), "states": {k: v for k, v in states.items() if v},
-        "retried": sum(1 for t in trials if t.state == TrialState.FAIL and t.number in queued),
+        "retried": len(retried_failures(trials)),  # dead or interrupted, and queued again: not failures
         "best_accuracy": max(accuracies) if accuracies else None, "front_size": len(front),
         "min_front_macs": min(macs) if macs else None,
         "last_update": max(moments).isoformat(timespec="seconds") if moments else None,

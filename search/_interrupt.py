@@ -23,7 +23,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from ._storage import retried_numbers
+from ._storage import retried_failures
 
 __all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "sigint_ignored", "stop_workers"]
 
@@ -76,7 +76,7 @@ def requeue_interrupted(study: optuna.Study, numbers: Iterable[int]) -> list[int
     wanted = set(numbers)
     storage = study._storage  # Optuna's own retry callback works on the storage as well
     trials = study.get_trials(deepcopy=False)
-    queued = retried_numbers(trials)
+    queued = retried_failures(trials)
     requeued = []
     for trial in trials:
         if (trial.number not in wanted or trial.number in queued

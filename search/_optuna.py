@@ -33,7 +33,7 @@ from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigi
 from ._notes import device_note, resume_note
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
-from ._storage import default_storage, open_storage, redact, retried_numbers
+from ._storage import default_storage, open_storage, redact, retried_failures
 from ._suggest import suggest
 from ._trial import TrialConfig
 
@@ -200,8 +200,7 @@ def _finished(study: optuna.Study) -> int:
     """Trials that count towards the total: COUNTED states, less the dead trials that were retried
     (heartbeat-stale, failed and queued again with ``retry_of``), so a crash costs no trial."""
     trials = study.get_trials(deepcopy=False)
-    retried = retried_numbers(trials)
-    return sum(1 for t in trials if t.state in COUNTED and not (t.state == TrialState.FAIL and t.number in retried))
+    return sum(1 for t in trials if t.state in COUNTED) - len(retried_failures(trials))
 
 
 def _stop_at(total: int):
@@ -347,9 +346,7 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, 
     """Counts by state and the Pareto front, as plain data."""
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
-    # a trial that died or was interrupted and was queued again is not a failure of its configuration
-    queued = retried_numbers(trials)
-    retried = sum(1 for t in trials if t.state == TrialState.FAIL and t.number in queued)
+    retried = len(retried_failures(trials))  # dead or interrupted, and queued again: not failures
     try:
         front = study.best_trials
     except ValueError:

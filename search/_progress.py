@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from tqdm.auto import tqdm
 
-from ._storage import retried_numbers
+from ._storage import retried_failures
 
 __all__ = ["StudyProgress"]
 
@@ -23,10 +23,9 @@ class StudyProgress:
         except (ValueError, RuntimeError):
             front = 0
         trials = study.get_trials(deepcopy=False)
-        queued = retried_numbers(trials)  # dead or interrupted and run again: not failures
-        State = optuna.trial.TrialState
-        self.bar.set_postfix(pareto=front, pruned=sum(t.state == State.PRUNED for t in trials),
-                             failed=sum(t.state == State.FAIL and t.number not in queued for t in trials),
+        states = [t.state for t in trials]
+        self.bar.set_postfix(pareto=front, pruned=states.count(optuna.trial.TrialState.PRUNED),
+                             failed=states.count(optuna.trial.TrialState.FAIL) - len(retried_failures(trials)),
                              refresh=False)
         self.bar.update(1)
 

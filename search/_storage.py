@@ -42,7 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 from snnprune.errors import UserError
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
-           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact", "retried_numbers"]
+           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact", "retried_failures"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
@@ -80,10 +80,11 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, grace
 
 
-def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of the trials that were queued again (some trial's ``retry_of``): a FAIL among them
-    is a dead or interrupted run whose copy stands in for it, not a failure of its configuration."""
-    return {t.user_attrs["retry_of"] for t in trials if t.user_attrs.get("retry_of") is not None}
+def retried_failures(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the FAIL trials that were queued again (some trial's ``retry_of``): dead or
+    interrupted runs whose copy stands in for them, not failures of their configuration."""
+    queued = {t.user_attrs["retry_of"] for t in trials if t.user_attrs.get("retry_of") is not None}
+    return {t.number for t in trials if t.state == TrialState.FAIL and t.number in queued}
 
 
 class RetryOnce:
