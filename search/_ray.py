@@ -165,8 +165,6 @@ def _searcher_class() -> type:
                 # heartbeats come from `_heartbeats`, not from `Study.optimize`: as meant
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 config = super().suggest(trial_id)
-            if new and trial_id in self._ot_trials:  # the first beat at once, not an interval later
-                self._record_heartbeats([self._ot_trials[trial_id]])
             return config
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -118,19 +118,46 @@ def _mark_interrupted(storage: optuna.storages.BaseStorage, trial_ids: list[int]
     return trial_ids
 
 
-class HeartbeatRDBStorage(RDBStorage):
+class _BeatOnStart:
+    """Record a running trial's first heartbeat when the storage makes it RUNNING.
+
+    Optuna starts a trial's heartbeat thread only after `Study.ask` has sampled its parameters
+    (TPE: up to a second), and a RUNNING trial without any heartbeat is never taken for stale:
+    a process killed in that window left its trial RUNNING for good. Beating at creation (and
+    when a queued trial is taken) closes the window on every storage that beats.
+    """
+
+    def _beat_if_running(self, trial_id: int, template_trial: FrozenTrial | None) -> None:
+        """After a trial was created: beat when it starts out RUNNING (not a queued WAITING copy)."""
+        if template_trial is None or template_trial.state == TrialState.RUNNING:
+            self.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        changed = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
+        if changed and state == TrialState.RUNNING:  # a WAITING trial (a retry) taken by a worker
+            self.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        return changed
+
+
+class HeartbeatRDBStorage(_BeatOnStart, RDBStorage):
     """`RDBStorage` whose stale trials say why they failed (`INTERRUPTED`)."""
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        # Optuna's cache in front of an RDB storage calls this one, not `create_new_trial`
+        trial = super()._create_new_trial(study_id, template_trial)
+        self._beat_if_running(trial._trial_id, template_trial)
+        return trial
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         return _mark_interrupted(self, super()._get_stale_trial_ids(study_id), self.grace_period or 0)
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+class HeartbeatJournalStorage(_BeatOnStart, JournalStorage, BaseHeartbeat):
     """A journal file with heartbeats: one small file per running trial whose modification time
     is its last heartbeat, so the journal itself does not grow with them. "Now" is read from a
     file touched in the same folder, so on a shared disk every worker uses the file server's
-    clock. A running trial without a heartbeat file (one from an older version) is left alone,
-    as `RDBStorage` leaves a trial without a heartbeat row.
+    clock. Every running trial gets its file when it starts (`_BeatOnStart`); one without a file
+    (from an older version) is left alone, as `RDBStorage` leaves a trial without a heartbeat row.
     """
 
     def __init__(self, path: str | os.PathLike, *, interval: int, grace: int,
@@ -140,6 +167,11 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         self.heartbeat_interval = interval
         self.grace_period = grace
         self.heartbeat_stale_trial_callback = callback
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = super().create_new_trial(study_id, template_trial)
+        self._beat_if_running(trial_id, template_trial)
+        return trial_id
 
     def _beat_file(self, trial_id: int) -> Path:
         return self.heartbeat_dir / f"trial-{trial_id}"

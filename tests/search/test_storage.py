@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import optuna
 import pytest
 
@@ -36,3 +38,20 @@ def test_an_empty_or_new_journal_opens(tmp_path):
     open_storage(str(tmp_path / "empty.log"))
     open_storage(str(tmp_path / "sub" / "new.log"))
     assert (tmp_path / "sub" / "new.log").exists()
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_trial_killed_before_its_first_heartbeat_is_still_found_stale(tmp_path, kind, monkeypatch):
+    """Optuna samples a trial's parameters (TPE: up to a second) after the trial is RUNNING and
+    before its heartbeat thread beats; a process killed in that window left a trial RUNNING
+    forever. The storage now beats once when it creates (or resumes) a running trial."""
+    monkeypatch.setenv("SNNPRUNE_HEARTBEAT", "1,2")
+    spec = str(tmp_path / "j.log") if kind == "journal" else f"sqlite:///{tmp_path / 'x.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(spec), directions=["maximize"])
+    dead = study.ask()  # no heartbeat thread ever runs for it: its process "dies" here
+    time.sleep(3.2)  # past the grace period
+    survivor = optuna.load_study(study_name="s", storage=open_storage(spec))
+    optuna.storages.fail_stale_trials(survivor)
+    trials = survivor.get_trials(deepcopy=False)
+    assert trials[dead.number].state == optuna.trial.TrialState.FAIL
+    assert [t.user_attrs.get("retry_of") for t in trials] == [None, dead.number]
