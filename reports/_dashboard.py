@@ -19,7 +19,6 @@ import shutil
 import socket
 import sys
 import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -31,7 +30,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from snnprune.errors import UserError
-from snnprune.search._storage import is_url, redact
+from snnprune.search._storage import is_url, open_rdb, redact
 
 from ._runs import RunRef, resolve_run, storage_kind
 
@@ -84,13 +83,9 @@ def dashboard_storage(storage_spec: str | os.PathLike | RunRef) -> optuna.storag
         if not path.is_file():
             raise UserError(f"storage {redact(spec)} does not exist")
     engine: dict[str, Any] = ({"connect_args": {"timeout": 30}} if kind == "sqlite" else {"pool_pre_ping": True})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return RDBStorage(spec, engine_kwargs=engine, skip_compatibility_check=True, skip_table_creation=True)
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot open storage {redact(spec)}: {redact(reason)[:160]}") from None
+    # opened beside a search that is creating the database, it races the search's schema stamp
+    return open_rdb(spec, lambda: RDBStorage(spec, engine_kwargs=engine, skip_compatibility_check=True,
+                                             skip_table_creation=True))
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):

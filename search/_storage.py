@@ -42,7 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 from snnprune.errors import UserError
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
-           "default_storage", "heartbeat_settings", "is_url", "open_storage", "redact", "retried_failures"]
+           "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact", "retried_failures"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
@@ -211,7 +211,36 @@ class HeartbeatJournalStorage(_BeatOnStart, JournalStorage, BaseHeartbeat):
 
 
 _CREATE_RACE_RETRIES = 3
-_CREATE_RACE_MARKS = ("already exists", "alembic_version", "duplicate key")
+#: What the loser of the race sees: a table created twice, or the one version row / schema stamp
+#: inserted twice (SQLite, PostgreSQL, MySQL wordings). Opening writes nothing else.
+_CREATE_RACE_MARKS = ("already exists", "alembic_version", "UNIQUE constraint failed", "duplicate key",
+                      "Duplicate entry")
+
+
+def open_rdb(spec: str, make: Callable[[], RDBStorage]) -> RDBStorage:
+    """``make()`` (an `RDBStorage` on ``spec``), retried while another process creates the database.
+
+    Every `RDBStorage` writes Optuna's version row and stamps its schema version when it opens,
+    even a reader that skips table creation. Two processes opening a new database at once (a
+    search and its workers, or the dashboard started beside the search) race on that: the loser
+    sees "table ... already exists" or a unique-key failure on ``alembic_version``. The other
+    process has written it by then, so opening again works. Any other failure, or the race
+    outlasting the retries, is a one-line `UserError` naming the (redacted) URL.
+    """
+    for attempt in range(_CREATE_RACE_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                # heartbeats are "experimental" in Optuna 5 but are the documented way to retry a
+                # trial whose process died; a reader's skip flags warn too
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return make()
+        except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if any(mark in reason for mark in _CREATE_RACE_MARKS) and attempt < _CREATE_RACE_RETRIES:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise UserError(f"cannot open storage {redact(spec)}: {redact(reason)[:160]}") from None
+    raise UserError(f"cannot open storage {redact(spec)}")  # not reached: the loop returns or raises
 
 
 def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> optuna.storages.BaseStorage:
@@ -227,27 +256,11 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     if is_url(spec):
         if spec.startswith("sqlite:///"):
             Path(spec[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(_CREATE_RACE_RETRIES + 1):
-            try:
-                with warnings.catch_warnings():
-                    # heartbeats are "experimental" in Optuna 5 but are the documented way to
-                    # retry a trial whose process died
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    if heartbeat:
-                        return HeartbeatRDBStorage(spec, engine_kwargs=_engine_kwargs(spec),
-                                                   heartbeat_interval=interval, grace_period=grace,
-                                                   heartbeat_stale_trial_callback=RetryOnce())
-                    return RDBStorage(spec, engine_kwargs=_engine_kwargs(spec))
-            except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                # Two processes opening a new database at once both create Optuna's tables (and
-                # stamp its schema version); the loser sees "table ... already exists" or a
-                # unique-key failure on alembic_version. The tables are there now: open again.
-                if any(mark in reason for mark in _CREATE_RACE_MARKS) and attempt < _CREATE_RACE_RETRIES:
-                    time.sleep(0.2 * (attempt + 1))
-                    continue
-                raise UserError(f"cannot open storage {redact(spec)}: {redact(reason)[:160]}") from None
-        raise UserError(f"cannot open storage {redact(spec)}")  # not reached: the loop returns or raises
+        if heartbeat:
+            return open_rdb(spec, lambda: HeartbeatRDBStorage(
+                spec, engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval, grace_period=grace,
+                heartbeat_stale_trial_callback=RetryOnce()))
+        return open_rdb(spec, lambda: RDBStorage(spec, engine_kwargs=_engine_kwargs(spec)))
     path = Path(spec)
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")

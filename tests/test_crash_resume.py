@@ -32,6 +32,7 @@ from snnprune.engine import read_checkpoint
 from snnprune.errors import UserError
 from snnprune.reports import load_trials, sync_store
 from snnprune.search import open_storage
+from snnprune.search._storage import open_rdb
 from snnprune.search._optuna import _finished
 
 GRACE = 2
@@ -58,14 +59,16 @@ def _env(mark: str) -> dict[str, str]:
 
 
 def _load(storage: str) -> optuna.Study | None:
-    """The study, read without writing: a reader that created SQLite tables would race the
-    search creating them ("table already exists"), and the search would end on it."""
+    """The study, read without creating tables. Even so, opening stamps Optuna's schema version,
+    which races the search stamping it ("UNIQUE constraint failed: alembic_version"; the flaky
+    failure of this test, 1 run in 14 to 35): `open_rdb` opens again on that, as the dashboard does."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if storage.startswith("sqlite:///"):
             if not Path(storage[len("sqlite:///"):]).is_file():
                 return None
-            handle = optuna.storages.RDBStorage(storage, skip_table_creation=True, skip_compatibility_check=True)
+            handle = open_rdb(storage, lambda: optuna.storages.RDBStorage(
+                storage, skip_table_creation=True, skip_compatibility_check=True))
         else:
             handle = open_storage(storage, heartbeat=False, create=False)
         return optuna.load_study(study_name="crash", storage=handle)
@@ -199,7 +202,10 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str, backend: str
         assert "interrupted" in by_number[dead].user_attrs.get("fail_reason", ""), by_number[dead].user_attrs
         retries = [t for t in trials if t.user_attrs.get("retry_of") == dead]
         assert len(retries) == 1, [t.user_attrs for t in trials]
-        assert retries[0].params == before[dead].params
+        # killed before its parameters were all drawn (the trial exists from `Study.ask` on, and
+        # the kill can land while the sampler works): the retry keeps those drawn, draws the rest
+        assert retries[0].params.items() >= before[dead].params.items()
+        assert set(retries[0].params) == set(by_number[min(complete)].params)
         assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert _finished(study) == total  # the retries replace the dead trials in the count

@@ -116,3 +116,41 @@ def test_dashboard_refuses_a_missing_storage_and_a_busy_port(tmp_path):
         with pytest.raises(UserError, match="choose another --port") as info:
             serve_dashboard(spec, port=first.port, block=False, quiet=True)
         assert "\n" not in str(info.value)
+
+
+def test_dashboard_opened_while_the_search_stamps_the_schema_opens_again(tmp_path, monkeypatch):
+    # bug: started beside a search creating the database, the dashboard's own schema stamp could
+    # lose the race and it exited with "cannot open storage ...: UNIQUE constraint failed: alembic_version..."
+    import sqlalchemy.exc
+
+    from snnprune.reports import _dashboard
+
+    spec = default_storage(tmp_path)
+    _study(spec, 1)
+    real, calls = _dashboard.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError(
+                "INSERT INTO alembic_version", {}, Exception("UNIQUE constraint failed: alembic_version.version_num"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_dashboard, "RDBStorage", racing)
+    storage = _dashboard.dashboard_storage(spec)
+    assert len(calls) == 2
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["demo"]
+
+
+def test_dashboard_storage_other_failures_are_one_line(tmp_path, monkeypatch):
+    from snnprune.reports import _dashboard
+
+    spec = default_storage(tmp_path)
+    _study(spec, 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk I/O error\nmore detail")
+
+    monkeypatch.setattr(_dashboard, "RDBStorage", broken)
+    with pytest.raises(UserError, match=r"^cannot open storage sqlite:///.*: disk I/O error$"):
+        _dashboard.dashboard_storage(spec)
