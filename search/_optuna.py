@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError
@@ -199,15 +201,46 @@ def _jsonable(value: Any) -> bool:
 def _finished(study: optuna.Study) -> int:
     """Trials that count towards the total: COUNTED states, less the dead trials that were retried
     (heartbeat-stale, failed and queued again with ``retry_of``), so a crash costs no trial."""
-    trials = study.get_trials(deepcopy=False)
+    return _counted(study.get_trials(deepcopy=False))
+
+
+def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(1 for t in trials if t.state in COUNTED) - len(retried_failures(trials))
 
 
-def _stop_at(total: int):
-    """Like Optuna's MaxTrialsCallback, counted as `_finished` counts."""
+def _stop_at(total: int, deadline: float | None = None, poll: float | None = None):
+    """After each trial: start another only while the trials that count, plus those running in
+    other processes, stay below ``total``.
+
+    Counting finished trials alone (Optuna's MaxTrialsCallback), every worker that ends a trial
+    while the last ones still run starts one more: ``--trials 4 --workers 2`` ran 5. When the
+    running trials would complete the count, the worker waits (every ``poll`` seconds) for them
+    instead of leaving: one may still fail, or be a trial whose process died and that is only
+    found stale (failed, queued again) once its grace period is over; then the worker runs the
+    retry, so a quick resume after a crash still ends with ``total``. It stops waiting at
+    ``deadline`` (``--timeout``). Two workers ending trials in the same instant can still both
+    start one: nothing is lost, one trial is extra. Without heartbeats nothing can be found
+    stale, and only finished trials count.
+    """
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if _finished(study) >= total:
-            study.stop()
+        storage = study._storage  # as Optuna's own heartbeat helpers take it
+        if not is_heartbeat_enabled(storage):
+            if _finished(study) >= total:
+                study.stop()
+            return
+        every = poll if poll is not None else min(5.0, float(storage.get_heartbeat_interval()))
+        while True:
+            with warnings.catch_warnings():  # "experimental" since 2.9; Study.optimize calls it too
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            done = _counted(trials)
+            if done >= total or (deadline is not None and time.monotonic() >= deadline):
+                study.stop()
+                return
+            if done + sum(1 for t in trials if t.state == TrialState.RUNNING) < total:
+                return  # room for one more (a queued retry first)
+            time.sleep(every)
     return callback
 
 
@@ -232,6 +265,7 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     done = _finished(study)
     if done >= total:
         return
+    deadline = time.monotonic() + timeout if timeout is not None else None
     bar = StudyProgress(total, done, study_name, quiet=not progress)
     objective = make_objective(space, runtime, study_name)
     started: list[int] = []  # this process's trials, the last one running
@@ -248,7 +282,7 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     try:
         with InterruptFlag() as flag:
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
-                           callbacks=[_stop_at(total), bar, flag.check], gc_after_trial=True)
+                           callbacks=[_stop_at(total, deadline), bar, flag.check], gc_after_trial=True)
     except KeyboardInterrupt:
         with sigint_ignored():
             requeue_interrupted(study, started[-1:])
@@ -316,7 +350,6 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
         p.start()
     study = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
     bar = StudyProgress(total, _finished(study), f"{name} ({workers} workers)", quiet=quiet)
-    seen = _finished(study)
     flag = InterruptFlag()
     try:
         with flag:
@@ -324,10 +357,7 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
                 for p in procs:
                     p.join(timeout=2.0)
                     flag.check()
-                now = _finished(study)
-                if now > seen:
-                    bar.bar.update(now - seen)
-                    seen = now
+                bar.sync(study, _finished(study))
     except KeyboardInterrupt:
         with sigint_ignored():
             stop_workers(procs)  # each records its running trial and queues it again

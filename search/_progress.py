@@ -1,13 +1,22 @@
-"""The study bar: trials done of total, the current Pareto size."""
+"""The study bar: trials done of total, the current Pareto size.
+
+One bar per search, in the process the user started. With one worker it moves as an Optuna
+callback; where trials finish in other processes (``--workers N``, Ray's workers) the parent
+polls the study and `StudyProgress.sync` moves it to the count stored there.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 
 import optuna
 from tqdm.auto import tqdm
 
-from ._storage import retried_failures
+from ._storage import redact, retried_failures
 
-__all__ = ["StudyProgress"]
+__all__ = ["StudyProgress", "polled_bar"]
 
 
 class StudyProgress:
@@ -18,6 +27,16 @@ class StudyProgress:
                         position=0, leave=True, dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._postfix(study)
+        self.bar.update(1)
+
+    def sync(self, study: optuna.Study, done: int) -> None:
+        """Move the bar to ``done`` finished trials, run by other processes, and refresh its figures."""
+        if done > self.bar.n and not self.bar.disable:
+            self._postfix(study)
+            self.bar.update(min(done, self.bar.total or done) - self.bar.n)
+
+    def _postfix(self, study: optuna.Study) -> None:
         try:
             front = len(study.best_trials)
         except (ValueError, RuntimeError):
@@ -27,7 +46,42 @@ class StudyProgress:
         self.bar.set_postfix(pareto=front, pruned=states.count(optuna.trial.TrialState.PRUNED),
                              failed=states.count(optuna.trial.TrialState.FAIL) - len(retried_failures(trials)),
                              refresh=False)
-        self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()
+
+
+@contextlib.contextmanager
+def polled_bar(study: optuna.Study, finished: Callable[[optuna.Study], int], total: int, desc: str, *,
+               quiet: bool, every: float = 1.0) -> Iterator[StudyProgress]:
+    """A study bar that a thread of this process moves every ``every`` seconds from the storage.
+
+    For a driver whose own thread is busy elsewhere (Ray's ``Tuner.fit``). A storage error
+    while polling is skipped: the next poll may get through, and the search must not die of it.
+    """
+    bar = StudyProgress(total, finished(study), desc, quiet=quiet)
+    stop = threading.Event()
+
+    def poll() -> None:
+        try:
+            bar.sync(study, finished(study))
+        except Exception as exc:  # a storage hiccup: shown on the bar, never fatal
+            reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__
+            bar.bar.set_postfix_str(f"storage: {redact(reason)}")
+
+    def run() -> None:
+        while not stop.wait(every):
+            poll()
+
+    thread = threading.Thread(target=run, name="snnprune-study-bar", daemon=True)
+    if not quiet:
+        thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        if not quiet:
+            poll()
+        bar.close()

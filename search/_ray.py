@@ -60,6 +60,7 @@ from ._optuna import (
     summarize,
     trial_config,
 )
+from ._progress import polled_bar
 from ._runner import run_trial
 from ._storage import default_storage, open_storage, redact
 from ._suggest import suggest
@@ -239,19 +240,39 @@ def _check_resources(space: SearchSpace, cluster: dict[str, float]) -> int:
     return max(1, fits)
 
 
-def _start_ray(address: str | None, quiet: bool) -> bool:
-    """Start or join Ray unless this process already did; True when we must shut it down."""
+def _start_ray(address: str | None) -> bool:
+    """Start or join Ray unless this process already did; True when we must shut it down.
+
+    Quiet in every mode: the study bar is the progress, the study holds each trial's outcome and
+    traceback, so the workers' output stays in Ray's session logs (``log_to_driver=False``: it
+    also held a SystemExit traceback from every idle worker Ray stops) and Ray logs warnings only.
+    A local cluster keeps Ray's default, token authentication, without Ray's warning that it
+    chose it (`_TokenDefaultNote`).
+    """
     import ray
 
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    note = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    hide = _TokenDefaultNote()
+    note.addFilter(hide)
     try:
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=not quiet,
-                 logging_level=logging.WARNING if quiet else logging.INFO, configure_logging=True)
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING, configure_logging=True)
     except ConnectionError as exc:
         raise UserError(f"cannot reach the Ray cluster at {address}: {str(exc).splitlines()[0][:160]}") from None
+    finally:
+        note.removeFilter(hide)
     return True
+
+
+class _TokenDefaultNote(logging.Filter):
+    """Drops Ray's warning that a new local cluster has token authentication, its default (set
+    ``RAY_AUTH_MODE`` to choose). Its warning that authentication is *off* is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
 def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, trials: int | None = None,
@@ -280,15 +301,16 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     if note and not quiet:
         print(f"snnprune: note: {note}", file=sys.stderr)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
-    started = _start_ray(address, quiet) if remaining > 0 else False
+    started = _start_ray(address) if remaining > 0 else False
     try:
         if remaining > 0:
             fits = _check_resources(space, ray.cluster_resources())
             tuner, searcher = _make_tuner(space, name, storage, run_dir, samples=remaining, concurrent=fits,
                                           timeout=timeout if timeout is not None else space.timeout,
-                                          device=device, quiet=quiet)
+                                          device=device)
             try:
-                with quiet_optuna(), _quiet_tune(quiet), _heartbeats(searcher), _watch_interrupt(searcher.interrupt):
+                with quiet_optuna(), _quiet_tune(), _heartbeats(searcher), _watch_interrupt(searcher.interrupt), \
+                        polled_bar(_reader(storage, name), _finished, total, f"{name} (ray)", quiet=quiet):
                     tuner.fit()
             except KeyboardInterrupt:  # a second Ctrl-C skips Tune's own wind-down
                 searcher.interrupt.set = True
@@ -308,8 +330,14 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     return summarize(final, storage=storage, run_dir=run_dir)
 
 
+def _reader(storage: str, name: str) -> optuna.Study:
+    """The study through a handle of its own, for the bar's thread (the searcher writes through its)."""
+    with quiet_optuna():
+        return optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
+
+
 def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, samples: int, concurrent: int,
-                timeout: float | None, device: str, quiet: bool) -> tuple[Any, Any]:
+                timeout: float | None, device: str) -> tuple[Any, Any]:
     """The Tuner over our study, and its searcher (to close what Tune leaves open)."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -327,7 +355,7 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
         # the limiter caps concurrency; TuneConfig(max_concurrent_trials=) would wrap it a second time
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
                                     num_samples=samples, time_budget_s=timeout),
-        run_config=tune.RunConfig(name=name, storage_path=str(run_dir / "ray"), verbose=0 if quiet else 1,
+        run_config=tune.RunConfig(name=name, storage_path=str(run_dir / "ray"), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     return tuner, searcher
@@ -364,9 +392,9 @@ def _heartbeats(searcher: Any) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_tune(quiet: bool) -> Iterator[None]:
-    """Tune logs where it wrote its files at INFO; our summary says where the run is."""
-    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train")] if quiet else []
+def _quiet_tune() -> Iterator[None]:
+    """Tune logs where it wrote its files and how long it ran at INFO; our summary says both."""
+    loggers = [logging.getLogger(n) for n in ("ray.tune", "ray.train")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)

@@ -69,8 +69,9 @@ def test_two_workers_on_a_journal_file_run_every_trial_once(tiny_space, tmp_path
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
     finished = [t for t in study.trials if t.state.is_finished() and t.state != optuna.trial.TrialState.FAIL]
-    assert len(finished) >= 4
-    assert summary["complete"] + summary["pruned"] >= 4
+    # 5 only if both workers end a trial in the same instant (`_stop_at`); before, 5 was usual
+    assert 4 <= len(finished) <= 5
+    assert summary["complete"] + summary["pruned"] == len(finished)
 
 
 def test_workers_refuse_a_shared_sqlite_file(tiny_space, tmp_path):

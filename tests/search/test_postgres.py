@@ -73,5 +73,5 @@ def test_two_workers_on_postgresql_lose_and_duplicate_nothing(postgres_url, tiny
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers)))
     done = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    assert len(done) >= 4
+    assert 4 <= len(done) <= 5  # 5 only if both workers end a trial in the same instant
     assert summary["storage"].startswith("postgresql://")

@@ -83,6 +83,28 @@ def test_cli_search_with_ray_backend(local_ray, base, capsys, space_dict):
     assert summary["run_dir"] == str((base / "s").resolve())
 
 
+def test_cli_ray_search_shows_the_study_bar_and_nothing_of_ray(tmp_path, space_dict):
+    # bug: without -q, Tune's "== Status ==" tables every 5 s, Ray's INFO lines, its warning that
+    # the local cluster chose token authentication, and a SystemExit traceback from each idle
+    # trial worker Ray stopped, all under the user's progress; and there was no study bar
+    import subprocess
+    import sys
+
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space_dict(study="loud", trials=2)))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env.pop("RAY_ADDRESS", None)
+    run = subprocess.run([sys.executable, "-m", "snnprune", "search", str(space_file), "--backend", "ray",
+                          "--out", str(tmp_path / "runs"), "--device", "cpu"],
+                         env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = run.stdout + run.stderr
+    for noise in ("== Status ==", "Token authentication", "Traceback", "INFO", "pid=", "Tuner.restore"):
+        assert noise not in text, text[-3000:]
+    assert "loud (ray)" in run.stderr and "2/2" in run.stderr  # the study bar, at the end
+    assert "study loud: 2 complete" in run.stdout
+
+
 # --- the searcher's bookkeeping, without running trials -------------------------------------------
 
 def _searcher(tmp_path, tiny_space, heartbeat=False):
