@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from snnprune.search._storage import redact
+
 from ._pareto import study_hypervolume
 from ._plots import write_plots
-from ._runs import RunRef
+from ._runs import STORAGE_FILES, RunRef
 from ._store import load_meta, load_trials, sync_store
 from ._summary import trials_view, write_report_md, write_trials_csv
 
@@ -38,4 +40,12 @@ def build_report(ref: RunRef, *, out: str | Path | None = None, x: str = "macs",
     return {"study": ref.study, "run_dir": str(ref.run_dir), "results_db": str(ref.results_db), "trials": rows,
             "report": str(md), "csv": str(csv), "plots": {k: str(v) for k, v in plots.items()},
             "hypervolume": getattr(summary, "normalized", None) if summary else None,
-            "dashboard": f"snnprune dashboard {ref.run_dir}"}
+            "dashboard": f"snnprune dashboard {_dashboard_target(ref)}"}
+
+
+def _dashboard_target(ref: RunRef) -> str:
+    """The run folder when the storage is in it, else the storage itself (``runs/<study>`` holds
+    only the results of a study given by URL); a password stays hidden."""
+    if any((ref.run_dir / name).is_file() for name in STORAGE_FILES):
+        return str(ref.run_dir)
+    return redact(ref.storage)

@@ -14,6 +14,7 @@ when the path is an existing non-SQLite file); `dashboard_command` also passes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -82,10 +83,29 @@ def dashboard_storage(storage_spec: str | os.PathLike | RunRef) -> optuna.storag
         path = Path(spec[len("sqlite:///"):].split("?", 1)[0])
         if not path.is_file():
             raise UserError(f"storage {redact(spec)} does not exist")
+        _check_sqlite(path, spec)
     engine: dict[str, Any] = ({"connect_args": {"timeout": 30}} if kind == "sqlite" else {"pool_pre_ping": True})
     # opened beside a search that is creating the database, it races the search's schema stamp
     return open_rdb(spec, lambda: RDBStorage(spec, engine_kwargs=engine, skip_compatibility_check=True,
                                              skip_table_creation=True))
+
+
+def _check_sqlite(path: Path, spec: str) -> None:
+    """A SQLite file the dashboard can show, checked without writing to it: Optuna's handle would
+    stamp a schema version into an empty file, and say only "An exception is raised during the
+    commit" of a file that is no database."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            tables = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='studies'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise UserError(f"storage {redact(spec)} is not a SQLite database") from None
+        return  # locked, say: the handle retries or says what is wrong, in one line
+    if tables is None:
+        raise UserError(f"storage {redact(spec)} holds no Optuna study yet (a search creates its tables when "
+                        "it starts)")
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):

@@ -111,9 +111,11 @@ def resolve_run(target: str | os.PathLike | None = None, *, storage: str | None 
         return RunRef(storage=storage, study=name, run_dir=Path(runs_root) / name, kind=storage_kind(storage))
     if target is None:
         raise UserError("give a run folder (runs/<study>) or --storage URL --study NAME")
+    if is_url(str(target)):  # `snnprune report sqlite:///x.db`: what the dashboard takes too
+        return resolve_run(storage=str(target), study=study, runs_root=runs_root)
     folder = Path(target)
     if not folder.exists():
-        raise UserError(f"run folder {folder} does not exist")
+        raise UserError(f"run folder {target} does not exist")
     if not folder.is_dir():
         raise UserError(f"{folder} is not a run folder; give runs/<study> or --storage {folder}")
     spec = _storage_in(folder)
@@ -159,8 +161,11 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     broken run never hides the others.
     """
     base = Path(root)
+    if is_url(str(root)):
+        raise UserError(f"{redact(str(root))} is a storage URL; `snnprune runs` lists the run folders under a "
+                        "folder (for one storage: snnprune report --storage URL --study NAME)")
     if not base.is_dir():
-        raise UserError(f"runs folder {base} does not exist")
+        raise UserError(f"runs folder {root} does not exist")
     out: list[dict[str, Any]] = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir()):
         if not any((folder / name).is_file() for name in STORAGE_FILES):

@@ -266,7 +266,7 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     if done >= total:
         return
     deadline = time.monotonic() + timeout if timeout is not None else None
-    bar = StudyProgress(total, done, study_name, quiet=not progress)
+    bar = StudyProgress(total, done, study_name, quiet=not progress, count=_finished)
     objective = make_objective(space, runtime, study_name)
     started: list[int] = []  # this process's trials, the last one running
 

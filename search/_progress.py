@@ -20,13 +20,22 @@ __all__ = ["StudyProgress", "polled_bar"]
 
 
 class StudyProgress:
-    """An Optuna callback that moves one bar per finished trial (quiet: no bar)."""
+    """An Optuna callback that moves the bar after each trial of this process (quiet: no bar).
 
-    def __init__(self, total: int, done: int, desc: str, quiet: bool) -> None:
+    ``count(study)``, when given, is where the bar goes: the study's own count, so the trials
+    other processes (a `snnprune worker` beside the search) finished move it too; else one step.
+    """
+
+    def __init__(self, total: int, done: int, desc: str, quiet: bool,
+                 count: Callable[[optuna.Study], int] | None = None) -> None:
         self.bar = tqdm(total=total, initial=min(done, total), desc=desc, unit="trial", disable=quiet,
                         position=0, leave=True, dynamic_ncols=True)
+        self.count = count
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.count is not None:
+            self.sync(study, self.count(study))
+            return
         self._postfix(study)
         self.bar.update(1)
 

@@ -43,6 +43,19 @@ def test_report_writes_plots_csv_and_markdown(run_dir, capsys):
     assert payload["trials"] == 3
 
 
+def test_report_of_a_storage_url_points_the_dashboard_at_the_storage(run_dir, tmp_path, capsys, monkeypatch):
+    # bug: given by URL, the results went to runs/<study> and the hint named that folder, which
+    # holds no study for the dashboard to open
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{run_dir / 'study.db'}"
+    assert main(["report", url, "--out", str(tmp_path / "rep"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["dashboard"] == f"snnprune dashboard {url}"
+    assert payload["trials"] == 3
+    assert main(["report", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dashboard"] == f"snnprune dashboard {run_dir}"
+
+
 def test_export_pareto_then_apply_reproduces(run_dir, tmp_path, capsys):
     out = tmp_path / "export"
     assert main(["export", str(run_dir), "--pareto", "--out", str(out), "--json"]) == 0

@@ -144,6 +144,20 @@ def test_resolve_run_finds_the_storage_and_the_single_study(run):
     assert by_url.run_dir == folder
 
 
+def test_a_storage_url_where_a_run_folder_goes_is_the_storage(run, tmp_path):
+    # bug: `snnprune report sqlite:///x.db` said "run folder sqlite:/x.db does not exist"
+    folder, spec = run
+    if not spec.startswith("sqlite:///"):
+        pytest.skip("a journal path is a file path, not a URL")
+    ref = resolve_run(spec, runs_root=tmp_path / "elsewhere")
+    assert (ref.storage, ref.study, ref.run_dir) == (spec, "demo", tmp_path / "elsewhere" / "demo")
+
+
+def test_list_runs_of_a_storage_url_says_what_it_lists():
+    with pytest.raises(UserError, match=r"^postgresql://u:\*\*\*@db/x is a storage URL; `snnprune runs` lists"):
+        list_runs("postgresql://u:pw@db/x")
+
+
 def test_resolve_run_several_studies_uses_the_folder_name(tmp_path):
     folder = tmp_path / "b"
     folder.mkdir()

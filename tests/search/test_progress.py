@@ -73,3 +73,14 @@ def test_a_quiet_polled_bar_reads_nothing():
     with polled_bar(study, finished, 2, "t", quiet=True, every=0.01):
         time.sleep(0.1)
     assert finished.calls == 1  # the starting count only
+
+
+def test_a_workers_bar_counts_the_trials_other_processes_finished():
+    # bug: a search with a `snnprune worker` beside it ended its bar at 3/4 on a 4-trial study
+    study = _study()
+    bar = StudyProgress(total=4, done=0, desc="t", quiet=False, count=_finished)
+    _add(study, [0.9, 10.0])  # another process's
+    _add(study, [0.8, 5.0])  # this one's, whose callback moves the bar
+    bar(study, study.trials[-1])
+    assert bar.bar.n == 2
+    bar.close()
