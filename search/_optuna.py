@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -208,7 +208,8 @@ def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(1 for t in trials if t.state in COUNTED) - len(retried_failures(trials))
 
 
-def _stop_at(total: int, deadline: float | None = None, poll: float | None = None):
+def _stop_at(total: int, deadline: float | None = None, poll: float | None = None,
+             on_wait: Callable[[int], None] | None = None):
     """After each trial: start another only while the trials that count, plus those running in
     other processes, stay below ``total``.
 
@@ -218,7 +219,7 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
     instead of leaving: one may still fail, or be a trial whose process died and that is only
     found stale (failed, queued again) once its grace period is over; then the worker runs the
     retry, so a quick resume after a crash still ends with ``total``. It stops waiting at
-    ``deadline`` (``--timeout``). Two workers ending trials in the same instant can still both
+    ``deadline`` (``--timeout``); ``on_wait(running)`` is told when it starts waiting. Two workers ending trials in the same instant can still both
     start one: nothing is lost, one trial is extra. Without heartbeats nothing can be found
     stale, and only finished trials count.
     """
@@ -229,6 +230,7 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
                 study.stop()
             return
         every = poll if poll is not None else min(5.0, float(storage.get_heartbeat_interval()))
+        told = False
         while True:
             with warnings.catch_warnings():  # "experimental" since 2.9; Study.optimize calls it too
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -238,8 +240,12 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
             if done >= total or (deadline is not None and time.monotonic() >= deadline):
                 study.stop()
                 return
-            if done + sum(1 for t in trials if t.state == TrialState.RUNNING) < total:
+            running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+            if done + running < total:
                 return  # room for one more (a queued retry first)
+            if on_wait is not None and not told:
+                on_wait(running)
+                told = True
             time.sleep(every)
     return callback
 
@@ -282,7 +288,8 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     try:
         with InterruptFlag() as flag:
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
-                           callbacks=[_stop_at(total, deadline), bar, flag.check], gc_after_trial=True)
+                           callbacks=[bar, _stop_at(total, deadline, on_wait=bar.waiting), flag.check],
+                           gc_after_trial=True)
     except KeyboardInterrupt:
         with sigint_ignored():
             requeue_interrupted(study, started[-1:])

@@ -45,6 +45,11 @@ class StudyProgress:
             self._postfix(study)
             self.bar.update(min(done, self.bar.total or done) - self.bar.n)
 
+    def waiting(self, running: int) -> None:
+        """Say why the bar stands still: the last trials run elsewhere (another worker, or a
+        process that died and whose trial is failed and run again once its grace period is over)."""
+        self.bar.set_postfix_str(f"waiting for {running} trial{'s' if running != 1 else ''} running elsewhere")
+
     def _postfix(self, study: optuna.Study) -> None:
         try:
             front = len(study.best_trials)

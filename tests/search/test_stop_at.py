@@ -92,3 +92,20 @@ def test_without_heartbeats_only_finished_trials_count():
     study.ask()  # RUNNING forever: in memory, nothing can find it stale
     study.optimize(_objective, callbacks=[_stop_at(2)])
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
+
+
+
+def test_the_wait_is_told_once_and_shown_on_the_bar(study):
+    from snnprune.search._progress import StudyProgress
+
+    other = _other_process_trial(study)
+    timer = threading.Timer(0.5, lambda: study.tell(other, [0.5, 0.5]))
+    timer.start()
+    told: list[int] = []
+    study.optimize(_objective, callbacks=[_stop_at(2, poll=0.05, on_wait=told.append)])
+    timer.join()
+    assert told == [1]
+    bar = StudyProgress(total=2, done=1, desc="t", quiet=False)
+    bar.waiting(1)
+    assert bar.bar.postfix == "waiting for 1 trial running elsewhere"
+    bar.close()
