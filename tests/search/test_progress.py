@@ -53,7 +53,7 @@ def test_polled_bar_follows_trials_finished_elsewhere_and_survives_a_storage_err
 
     with polled_bar(study, finished, 2, "t", quiet=False, every=0.05) as bar:
         _add(study, [0.9, 10.0])
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while bar.bar.n < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert bar.bar.n == 1
