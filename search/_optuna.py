@@ -219,9 +219,9 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
     instead of leaving: one may still fail, or be a trial whose process died and that is only
     found stale (failed, queued again) once its grace period is over; then the worker runs the
     retry, so a quick resume after a crash still ends with ``total``. It stops waiting at
-    ``deadline`` (``--timeout``); ``on_wait(running)`` is told when it starts waiting. Two workers ending trials in the same instant can still both
-    start one: nothing is lost, one trial is extra. Without heartbeats nothing can be found
-    stale, and only finished trials count.
+    ``deadline`` (``--timeout``); ``on_wait(running)`` is told when it starts waiting. Two
+    workers ending trials in the same instant can still both start one: nothing is lost, one
+    trial is extra. Without heartbeats nothing can be found stale, and only finished trials count.
     """
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         storage = study._storage  # as Optuna's own heartbeat helpers take it
