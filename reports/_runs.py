@@ -17,7 +17,7 @@ from typing import Any, Literal
 import optuna
 from optuna.trial import TrialState
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 from snnprune.search._storage import is_url, open_storage, redact, retried_failures
 
 __all__ = ["RunRef", "format_runs", "list_runs", "resolve_run", "storage_kind"]
@@ -77,7 +77,7 @@ def study_names(spec: str) -> list[str]:
     try:
         return sorted(s.study_name for s in storage.get_all_studies())
     except Exception as exc:  # a journal of another format, a database without Optuna's tables
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise UserError(f"cannot read studies from {redact(spec)}: {redact(reason)[:160]}") from None
 
 

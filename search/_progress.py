@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 import optuna
 from tqdm.auto import tqdm
 
+from snnprune.errors import first_line
+
 from ._storage import redact, retried_failures
 
 __all__ = ["StudyProgress", "polled_bar"]
@@ -80,7 +82,7 @@ def polled_bar(study: optuna.Study, finished: Callable[[optuna.Study], int], tot
         try:
             bar.sync(study, finished(study))
         except Exception as exc:  # a storage hiccup: shown on the bar, never fatal
-            reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)[:80]
             bar.bar.set_postfix_str(f"storage: {redact(reason)}")
 
     def run() -> None:

@@ -45,7 +45,7 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
@@ -379,8 +379,7 @@ def _heartbeats(searcher: Any) -> Iterator[None]:
             try:
                 searcher.beat()
             except Exception as exc:  # a storage hiccup: the next beat may get through
-                logger.warning("heartbeat not recorded: %s", redact(str(exc).strip().splitlines()[0][:160]
-                                                                    if str(exc).strip() else type(exc).__name__))
+                logger.warning("heartbeat not recorded: %s", redact(first_line(exc)[:160]))
 
     thread = threading.Thread(target=run, name="snnprune-heartbeats", daemon=True)
     thread.start()

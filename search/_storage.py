@@ -39,7 +39,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
            "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact", "retried_failures"]
@@ -235,7 +235,7 @@ def open_rdb(spec: str, make: Callable[[], RDBStorage]) -> RDBStorage:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return make()
         except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             if any(mark in reason for mark in _CREATE_RACE_MARKS) and attempt < _CREATE_RACE_RETRIES:
                 time.sleep(0.2 * (attempt + 1))
                 continue

@@ -6,7 +6,7 @@ The CLI prints a `UserError` as one line and exits with code 2; library callers 
 
 from __future__ import annotations
 
-__all__ = ["Interrupted", "TrainingDiverged", "UserError"]
+__all__ = ["Interrupted", "TrainingDiverged", "UserError", "first_line"]
 
 
 class UserError(ValueError):
@@ -19,3 +19,10 @@ class TrainingDiverged(RuntimeError):
 
 class Interrupted(Exception):
     """Ctrl-C, handled: the CLI prints the message as one line and exits with code 130."""
+
+
+def first_line(exc: BaseException) -> str:
+    """What a one-line message quotes of an exception: its first line, or its type's name when it
+    says nothing (sqlalchemy, torch and pickle errors often span many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

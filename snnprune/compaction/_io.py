@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from snnprune.engine import atomic_torch_save, read_checkpoint
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 from snnprune.models import SpikingNet, build_model, seeded
 
 from ._channels import Masks, check_masks, groups_of
@@ -80,7 +80,7 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise UserError(f"{path} does not fit its model: {first[:160]}") from None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 
 __all__ = ["atomic_write_bytes", "atomic_torch_save", "load_checkpoint", "read_checkpoint",
            "save_checkpoint"]
@@ -70,7 +70,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         reason = reason if len(reason) <= 160 else reason[:157].rsplit(" ", 1)[0] + "..."
         raise UserError(f"checkpoint {p} is corrupt or not a torch checkpoint ({reason})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload:
