@@ -97,6 +97,15 @@ def _performance(results: Results) -> list[str]:
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, Fashion-MNIST", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-fashion")
+    mc = results.get("search-mf-compare", {}).get("result")
+    if mc:
+        r, p2 = mc.get("ratios", {}), mc.get("part2_multifidelity") or {}
+        row(f"the same on the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials), "
+            "multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
+            _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
+        if p2.get("oracle_ratio") is not None:
+            row("the same for the oracle, every-method space", _f(p2["oracle_ratio"]), "context", "context",
+                "search-mf-compare")
     ss = results.get("search-speed", {}).get("result")
     if ss:
         r = ss.get("ratios", {})
@@ -109,9 +118,11 @@ def _performance(results: Results) -> list[str]:
                 _f(r.get("workers_2_over_1_equal_threads")), "≥ 1.6",
                 _met(r.get("workers_2_over_1_equal_threads"), 1.6, below=False), "search-speed")
     out.append("")
-    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", "search-mf-fashion"):
+    variants = {"search-mf-fashion": "python bench/search.py --parts 2 --mf-data fashion-mnist",
+                "search-mf-compare": "python bench/search.py --parts 2 --mf-space compare --trials 32"}
+    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", *variants):
         if name not in results:
-            out += _missing(name, {"search-mf-fashion": "python bench/search.py --parts 2 --mf-data fashion-mnist"}.get(
+            out += _missing(name, variants.get(
                 name, "python bench/" + ("search.py" if name.startswith("search") else f"{name}.py")))
     if lat:
         out += ["Why compact latency falls less than MACs (profiled with `python bench/latency.py --profile`, "
@@ -121,14 +132,15 @@ def _performance(results: Results) -> list[str]:
                 "neuron and pooling work only linearly, and convolutions at odd widths (10/19/38) run at about "
                 "half the dense MAC rate. At batch 1 the time is mostly a fixed cost per operator call, "
                 "independent of width, so the ratio flattens near 0.5.", ""]
-    out += _search_notes(sq, ss, mf)
+    out += _search_notes(sq, ss, mf, mc)
     return out
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
-                  mf: dict[str, Any] | None = None) -> list[str]:
+                  mf: dict[str, Any] | None = None, mc: dict[str, Any] | None = None) -> list[str]:
     """Why the search rows are what they are, from the stored figures (nothing typed in)."""
-    out = _mf_note(sq, "Multi-fidelity (digits)") + _mf_note(mf, "Multi-fidelity on Fashion-MNIST")
+    out = (_mf_note(sq, "Multi-fidelity (digits)") + _mf_note(mf, "Multi-fidelity on Fashion-MNIST")
+           + _mf_note(mc, "Multi-fidelity on the every-method space"))
     p3 = (ss or {}).get("part3_cache")
     if p3:
         out += [f"Dense cache: a cache hit still runs the trial's own pruning and fine-tuning; a miss adds the "

@@ -41,6 +41,9 @@ BENCHES: dict[str, tuple[list[str], str]] = {
     # part 2 again where validation accuracy is not saturated (digits' rung accuracy barely moves)
     "search-mf-fashion": (["search.py", "--parts", "2", "--mf-data", "fashion-mnist"],
                           "multi-fidelity saving on Fashion-MNIST"),
+    # part 2 on the every-method space, whose many poor configurations are what rungs are for
+    "search-mf-compare": (["search.py", "--parts", "2", "--mf-space", "compare", "--trials", "32"],
+                          "multi-fidelity saving on the every-method space"),
     "fidelity": (["fidelity.py"], "the seeds' claims on Fashion-MNIST"),
 }
 #: Benches the page shows when their result is present, run only on request (they need a GPU).

@@ -23,7 +23,8 @@ context only):
    front that reaches it, every other trial to the rung), the floor of this figure; and the
    fine-tune epochs a trial cost on average, stopping / none. ``--mf-data fashion-mnist`` runs
    this part on Fashion-MNIST instead of digits, whose validation accuracy is saturated (see
-   `MF_DATA`).
+   `MF_DATA`); ``--mf-space compare`` on the every-method space instead of the demo's three
+   methods (see `MF_SPACES`).
 3. Dense-cache saving: the same configs through `run_trial` with a fresh `DenseCache` against
    `cache=None` (every trial pre-trains), alternating config by config, 1 torch thread. Its own
    cache folder, untouched by the other parts. The cache is filled once first (the miss, shown
@@ -46,7 +47,8 @@ and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread 
 Defaults: about 20 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 
     python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--finetune-epochs 9] [--rungs 1,3]
-                           [--rung-fraction 0.25] [--mf-data digits|fashion-mnist] [--parts 1,2,3,4]
+                           [--rung-fraction 0.25] [--mf-data digits|fashion-mnist] [--mf-space demo|compare]
+                           [--parts 1,2,3,4]
                            [--out DIR] [--quick]
 """
 
@@ -114,8 +116,22 @@ MF_DATA: dict[str, dict[str, Any]] = {
 }
 
 
-def mf_space(raw: dict[str, Any], data: str, quick: bool) -> dict[str, Any]:
-    """Part 2's space: the base space on ``--mf-data`` (the model's other options kept)."""
+#: Part 2's spaces (``--mf-space``). ``demo`` is the 12-trial first search: three methods that all
+#: do well on digits, so its front is found within the first few trials and a stopping rule has
+#: little to save (see the page). ``compare`` is the product's large search (every method, 120
+#: trials by default): many methods and hyperparameters that do badly, the case the rungs exist for.
+MF_SPACES = ("demo", "compare")
+
+
+def mf_space(raw: dict[str, Any], data: str, quick: bool, space: str = "demo") -> dict[str, Any]:
+    """Part 2's space: ``--mf-space`` (demo: ``raw`` itself) on ``--mf-data`` (the model's other options kept)."""
+    if space != "demo":
+        raw = load_space(space).to_dict()
+        raw["rungs"] = {"epochs": []}
+        if quick:
+            raw["model"].update(width=0.25, T=2)
+            raw["data"]["subset"] = 400
+            raw["budget"].update(pretrain_epochs=1, prune_epochs=1, finetune_epochs=2)
     over = MF_DATA[data]
     if not over:
         return raw
@@ -377,6 +393,8 @@ def main() -> None:
     parser.add_argument("--rung-fraction", type=float, default=0.25)
     parser.add_argument("--mf-data", choices=sorted(MF_DATA), default="digits",
                         help="part 2's data set (default digits, the demo's; see MF_DATA)")
+    parser.add_argument("--mf-space", choices=MF_SPACES, default="demo",
+                        help="part 2's space (default demo; compare: every method, see MF_SPACES)")
     parser.add_argument("--mf-extra", type=float, default=1.5,
                         help="part 2: trials of the stopping arm, as a multiple of --trials (cut at equal compute)")
     parser.add_argument("--cache-configs", type=int, default=3, help="part 3: configs timed each way")
@@ -393,7 +411,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     search_root = root / "search"  # parts 1, 2, 4: shared, warmed dense cache at search/.cache
     raw = base_space(args.quick)
-    mf_raw = mf_space(raw, args.mf_data, args.quick)
+    mf_raw = mf_space(raw, args.mf_data, args.quick, args.mf_space)
     directions = list(make_space(raw).directions)
     finetune = args.finetune_epochs or (3 if args.quick else 9)
     rung_epochs = [int(e) for e in (args.rungs or ("1" if args.quick else "1,3")).split(",") if e.strip()]
@@ -409,8 +427,8 @@ def main() -> None:
     warm_jobs = [{"kind": "warm", "name": f"warm-s{s}", "space": {**raw, "seed": s},
                   "run_dir": str(search_root / f"warm-s{s}")} for s in warm_seeds]
     if 2 in parts and mf_raw is not raw:
-        warm_jobs += [{"kind": "warm", "name": f"warm-{args.mf_data}-s{s}", "space": {**mf_raw, "seed": s},
-                       "run_dir": str(search_root / f"warm-{args.mf_data}-s{s}")} for s in mf_seeds]
+        warm_jobs += [{"kind": "warm", "name": f"warm-{args.mf_space}-{args.mf_data}-s{s}", "space": {**mf_raw, "seed": s},
+                       "run_dir": str(search_root / f"warm-{args.mf_space}-{args.mf_data}-s{s}")} for s in mf_seeds]
     warm, results = run_pool(warm_jobs, jobs, args.processes)
     figures["seconds_warm_and_parts_1_2"] = time.perf_counter() - started
     figures["warm_seconds"] = {k: v["wall"] for k, v in warm.items()}
@@ -424,9 +442,9 @@ def main() -> None:
                   f"{p['hv_random']:.4f} ({p['complete_random']})  ratio {_fmt(p['ratio'])}")
         print(f"   mean ratio tpe / random                     {_fmt(p1['ratio'])}   (target >= 1.10)")
     if 2 in parts:
-        p2 = part2(results, directions, mf_seeds, finetune, rung_epochs[0], raw["budget"]["prune_epochs"])
+        p2 = part2(results, directions, mf_seeds, finetune, rung_epochs[0], mf_raw["budget"]["prune_epochs"])
         figures["part2_multifidelity"] = p2
-        print(f"2. multi-fidelity on {args.mf_data}: rungs {rungs}, fine-tune {finetune} epochs, {trials} trials "
+        print(f"2. multi-fidelity, {args.mf_space} space on {args.mf_data}: rungs {rungs}, fine-tune {finetune} epochs, {trials} trials "
               f"without stopping, "
               f"with stopping cut at equal fine-tune epochs, {len(mf_seeds)} seed(s)")
         for p in p2["per_seed"]:
@@ -467,7 +485,8 @@ def main() -> None:
 
     figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts), "quick": args.quick,
                            "space": "tiny digits (quick)" if args.quick else "demo", "rungs_part2": rungs, "mf_data": args.mf_data,
-                           "mf_space": {k: mf_raw[k] for k in ("data", "model")},
+                           "mf_space_name": args.mf_space,
+                           "mf_space": {k: mf_raw[k] for k in ("data", "model", "budget")},
                            "finetune_epochs_part2": finetune, "mf_extra": args.mf_extra, "cache_configs": configs,
                            "processes": args.processes, "out": str(root)}
     figures["seconds_total"] = time.perf_counter() - started

@@ -255,7 +255,7 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
         _check_exists(spec)
     if is_url(spec):
         if spec.startswith("sqlite:///"):
-            Path(spec[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(Path(spec[len("sqlite:///"):]), spec)
         if heartbeat:
             return open_rdb(spec, lambda: HeartbeatRDBStorage(
                 spec, engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval, grace_period=grace,
@@ -265,10 +265,19 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")
     _check_journal(path, spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path, spec)
     if heartbeat:
         return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _make_parent(path: Path, spec: str) -> None:
+    """Create the folder of a SQLite or journal file; a path that cannot hold one is the user's line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"storage {spec}: cannot create its folder {path.parent} "
+                        f"({exc.strerror or type(exc).__name__})") from None
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

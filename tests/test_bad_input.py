@@ -162,6 +162,17 @@ CASES = {
                                              ["not a SQLite database"]),
     "report empty run": (_with_run("report", "{tmp}/runs/empty"), ["empty"]),
     "worker missing storage": (_argv("worker", "--storage", "{tmp}/j.log", "--study", "s"), ["j.log"]),
+    # -- folders that cannot be made (under a regular file) ------------------------------------
+    "train --out under a file": (_with_files({"afile": b"x"}, "train", "-m", "cnn", "-d", "digits", "--width", "0.25",
+                                             "--T", "2", "--subset", "100", "--epochs", "1", "-q",
+                                             "--out", "{tmp}/afile/o"), ["--out", "afile"]),
+    "prune --out under a file": (_with_files({"afile": b"x"}, *PRUNE, "--sparsity", "0.5", "--out", "{tmp}/afile/o"),
+                                 ["--out", "afile"]),
+    "search --out under a file": (_search_with({"afile": b"x"}, "--out", "{tmp}/afile/r"), ["--out", "afile"]),
+    "journal storage under a file": (_search_with({"afile": b"x"}, "--storage", "{tmp}/afile/j.log"),
+                                     ["storage", "afile"]),
+    "sqlite storage under a file": (_search_with({"afile": b"x"}, "--storage", "sqlite:///{tmp}/afile/s.db"),
+                                    ["storage", "afile"]),
     "worker unknown study": (_with_files({"j.log": b""}, "worker", "--storage", "{tmp}/j.log", "--study", "ghost"),
                              ["ghost"]),
 }

@@ -65,3 +65,18 @@ def test_mf_space_keeps_digits_and_swaps_only_data_and_model_for_fashion_mnist(b
     assert raw["data"]["name"] == "digits"  # the base space is not mutated
     bench.make_space(fm)  # a valid space
     assert bench.mf_space(raw, "fashion-mnist", quick=True)["data"]["subset"] == 400
+
+
+def test_mf_space_compare_is_the_every_method_space_with_rungs_off(bench_module):
+    bench = bench_module("search")
+    raw = bench.base_space(quick=False)
+    cmp = bench.mf_space(raw, "digits", quick=False, space="compare")
+    assert set(cmp["pruners"]) > set(raw["pruners"])  # every method, the demo's three among them
+    assert cmp["rungs"] == {"epochs": []}  # part 2 sets each arm's rungs itself
+    assert cmp["budget"]["prune_epochs"] == 6 and cmp["objectives"] == raw["objectives"]
+    bench.make_space(cmp)
+    tiny = bench.mf_space(raw, "digits", quick=True, space="compare")
+    assert (tiny["data"]["subset"], tiny["model"]["width"], tiny["budget"]["pretrain_epochs"]) == (400, 0.25, 1)
+    # the compare space on Fashion-MNIST: its data and model swapped, its pruners kept
+    fm = bench.mf_space(raw, "fashion-mnist", quick=False, space="compare")
+    assert fm["data"]["name"] == "fashion-mnist" and fm["pruners"] == cmp["pruners"]

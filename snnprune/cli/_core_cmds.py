@@ -11,7 +11,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import json_option, model_options, subset_value, training_options
+from ._options import json_option, model_options, out_folder, subset_value, training_options
 
 __all__: list[str] = []
 
@@ -72,13 +72,13 @@ def train(model: str, dataset: str, width: float, T: int, neuron: str, data_root
         net = build_model(model, num_classes=info.num_classes, in_channels=info.in_channels,
                           image_size=info.image_size, T=T, width=width, neuron=neuron)
     data = snnprune.load_dataset(dataset, data_root, subset=subset_value(subset), seed=seed)
+    run = out_folder(out if out else Path("runs") / f"train-{model}-{dataset}-s{seed}")
     start = time.perf_counter()
     result = snnprune.fit(net, data.train, val=data.val, epochs=epochs, batch_size=batch_size, lr=lr,
                           optimizer=optimizer, seed=seed, device=device, quiet=quiet or as_json)
     train_seconds = time.perf_counter() - start
     test = snnprune.evaluate(net, data.test, device=device)
     metrics = snnprune.measure(net, data.test, device=device)
-    run = Path(out) if out else Path("runs") / f"train-{model}-{dataset}-s{seed}"
     ckpt = save_checkpoint(run / "model.pt", net, dataset=dataset, seed=seed, epochs=epochs,
                            test_accuracy=test["accuracy"])
     payload = {

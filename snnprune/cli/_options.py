@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = ["model_options", "training_options", "json_option"]
+from snnprune.errors import UserError
+
+__all__ = ["json_option", "model_options", "out_folder", "training_options"]
 
 F = Callable[..., Any]
 
@@ -50,3 +54,20 @@ def subset_value(subset: float | None) -> int | float | None:
     if subset is None:
         return None
     return int(subset) if subset > 1 else float(subset)
+
+
+def out_folder(path: str | Path, option: str = "--out") -> Path:
+    """Create the folder a command will write to, before it spends minutes on training.
+
+    A path that cannot hold files (under a file, on a read-only or pseudo file system, without
+    permission) is the user's to fix, so it is one line naming the option, not a traceback from
+    the first write at the end of the run.
+    """
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot create that folder ({exc.strerror or type(exc).__name__})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: that folder is not writable")
+    return folder

@@ -11,7 +11,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import json_option, model_options, subset_value
+from ._options import json_option, model_options, out_folder, subset_value
 
 __all__ = ["parse_assignments"]
 
@@ -98,9 +98,9 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int, 
     if from_ckpt:
         load_checkpoint(from_ckpt, net)
     data = snnprune.load_dataset(dataset, data_root, subset=subset_value(subset), seed=seed)
+    run = out_folder(out if out else Path("runs") / f"prune-{pruner_name.replace(':', '-')}-{model}-{dataset}-s{seed}")
     outcome = run_pruning(pruner_name, net, data, sparsity=sparsity, hyperparameters=hp, budget=budget,
                           seed=seed, device=device, quiet=quiet or as_json, pretrained=bool(from_ckpt))
-    run = Path(out) if out else Path("runs") / f"prune-{pruner_name.replace(':', '-')}-{model}-{dataset}-s{seed}"
     atomic_torch_save(outcome.masks, run / "masks.pt")
     if outcome.structured:
         model_path = save_compact(run / "model_compact.pt", outcome.model)

@@ -9,7 +9,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import json_option
+from ._options import json_option, out_folder
 
 __all__: list[str] = []
 
@@ -47,6 +47,7 @@ def export_cmd(run_dir: str | None, storage: str | None, study: str | None, pare
 
     handle, _ref = _study(run_dir, storage, study)
     chosen = select_trials(handle, pareto=pareto, trial=trial, best=best, minimize=minimize)
+    out_folder(out)
     folders = export_trials(chosen, out, force=force)
     payload = {"study": handle.study_name, "exported": [str(f) for f in folders],
                "trials": [t.number for t in chosen]}
@@ -65,6 +66,8 @@ def apply_cmd(config: str, out: str | None, device: str, quiet: bool, as_json: b
     """Re-run an exported configuration and compare with the figures it was exported with."""
     from snnprune.reports import apply_config
 
+    if out:
+        out_folder(out)
     report = apply_config(config, out=out, device=device, quiet=quiet or as_json)
     m = report["metrics"]
     lines = [f"re-ran {config}: test accuracy {m['test_accuracy']:.4f}, sparsity {m['sparsity']:.4f}, "
@@ -92,6 +95,8 @@ def report_cmd(run_dir: str | None, storage: str | None, study: str | None, x: s
     from snnprune.reports import build_report, resolve_run
 
     ref = resolve_run(run_dir, storage=storage, study=study)
+    if out:
+        out_folder(out)
     result = build_report(ref, out=out, x=x, y=y)
     hv = result["hypervolume"]
     emit(result, as_json, "\n".join([

@@ -9,7 +9,7 @@ import click
 from snnprune.errors import Interrupted, UserError
 
 from ._app import cli, emit
-from ._options import json_option
+from ._options import json_option, out_folder
 
 __all__: list[str] = []
 
@@ -36,14 +36,16 @@ def _human(summary: dict) -> str:
 @click.option("--study", default=None, help="Study name (default: the space's).")
 @click.option("--backend", type=click.Choice(["optuna", "ray"]), default="optuna", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (auto, ray://host:port); --backend ray.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes (default 1); with --backend ray, the most trials run at once "
+                   "(default: as many as the cluster's resources fit).")
 @click.option("--seed", type=int, default=None, help="Override the space's seed.")
 @click.option("--out", type=click.Path(), default="runs", show_default=True, help="Parent of the run folder.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @json_option
 def search_cmd(space_file: str, trials: int | None, timeout: float | None, storage: str | None,
-               study: str | None, backend: str, address: str | None, workers: int, seed: int | None,
+               study: str | None, backend: str, address: str | None, workers: int | None, seed: int | None,
                out: str, device: str, quiet: bool, as_json: bool) -> None:
     """Search the pruners and hyperparameters of SPACE_FILE (a YAML file or a built-in name)."""
     from snnprune.spaces import load_space
@@ -52,19 +54,20 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
         raise UserError(f"--trials must be >= 1, got {trials}")
     if seed is not None and seed < 0:
         raise UserError(f"--seed must be >= 0, got {seed}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     space = load_space(space_file)
     overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials)) if v is not None}
     if overrides:
         space = space.with_overrides(**overrides)
-    run_dir = Path(out) / space.study
+    run_dir = out_folder(Path(out) / space.study)
     if backend == "ray":
         from snnprune.search import ray_optimize
 
         try:
             summary = ray_optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
-                                   address=address, device=device, quiet=quiet or as_json)
+                                   address=address, device=device, quiet=quiet or as_json,
+                                   max_concurrent=workers)
         except KeyboardInterrupt:
             _interrupted()
     else:
@@ -74,7 +77,7 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
 
         try:
             summary = optimize(space, run_dir=run_dir, storage=storage, trials=trials, timeout=timeout,
-                               workers=workers, device=device, quiet=quiet or as_json)
+                               workers=workers or 1, device=device, quiet=quiet or as_json)
         except KeyboardInterrupt:
             _interrupted()
     emit(summary, as_json, _human(summary))
@@ -112,7 +115,7 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     if "space" not in loaded.user_attrs:
         raise UserError(f"study {study!r} was not created by snnprune (no space attached)")
     space = parse_space(loaded.user_attrs["space"], source=f"study {study}")
-    run_dir = Path(out) / study
+    run_dir = out_folder(Path(out) / study)
     total = space.trials if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
     try:
         run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,

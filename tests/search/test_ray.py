@@ -6,8 +6,11 @@ dense-checkpoint cache and only the first trial pre-trains.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import subprocess
+import sys
 import time
 
 import optuna
@@ -25,6 +28,7 @@ from snnprune.search._storage import open_storage  # noqa: E402
 @pytest.fixture(scope="module")
 def local_ray():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as `_start_ray`: trials not starved on a busy machine
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -81,6 +85,24 @@ def test_cli_search_with_ray_backend(local_ray, base, capsys, space_dict):
     summary = objects[0]
     assert (summary["study"], summary["trials"], summary["complete"]) == ("s", 2, 2)
     assert summary["run_dir"] == str((base / "s").resolve())
+
+
+def test_cli_workers_caps_the_trials_ray_runs_at_once(local_ray, base, capsys, space_dict):
+    """`--workers 1` with Ray: one trial at a time although the 2-CPU cluster fits two."""
+    from snnprune.cli._app import main
+
+    space_file = base / "serial.yaml"
+    space_file.write_text(yaml.safe_dump(space_dict(study="serial")))
+    db = base / "serial.db"
+    code = main(["search", str(space_file), "--backend", "ray", "--trials", "3", "--workers", "1",
+                 "--storage", f"sqlite:///{db}", "--out", str(base), "-q", "--json"])
+    assert code == 0, capsys.readouterr().err
+    trials = sorted(optuna.load_study(study_name="serial", storage=f"sqlite:///{db}").trials,
+                    key=lambda t: t.datetime_start)
+    assert len(trials) == 3
+    for earlier, later in itertools.pairwise(trials):
+        assert later.datetime_start >= earlier.datetime_complete  # never two at once
+    assert main(["search", str(space_file), "--backend", "ray", "--workers", "0", "--out", str(base), "-q"]) == 2
 
 
 def test_cli_ray_search_shows_the_study_bar_and_nothing_of_ray(tmp_path, space_dict):
@@ -201,3 +223,31 @@ def test_ctrl_c_during_fit_fails_the_open_trials_as_interrupted_and_queues_them(
     assert [t.state for t in trials] == [State.COMPLETE, State.FAIL, State.WAITING]
     assert trials[1].user_attrs["fail_reason"] == USER_INTERRUPT
     assert trials[2].user_attrs["retry_of"] == 1 and trials[2].params == trials[1].params
+
+
+NICENESS = """
+import logging, os, ray
+from snnprune.search._ray import _start_ray
+
+@ray.remote
+def niceness():
+    return os.nice(0)
+
+for env in (None, "7"):
+    if env:
+        os.environ["RAY_worker_niceness"] = env  # the user's setting wins
+    _start_ray(None)
+    print("niceness", ray.get(niceness.remote()))
+    ray.shutdown()
+"""
+
+
+def test_a_local_ray_runs_trials_at_the_priority_of_the_optuna_backend(tmp_path):
+    """Ray nices its workers to 15 by default: beside two busy processes a trial got 3 % of a core."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_worker_niceness"}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    proc = subprocess.run([sys.executable, "-c", NICENESS], capture_output=True, text=True, timeout=300, check=False,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("niceness")]
+    assert seen == [str(os.nice(0)), "7"]
