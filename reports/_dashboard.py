@@ -31,7 +31,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from snnprune.errors import UserError
-from snnprune.search._storage import is_url, open_rdb, redact
+from snnprune.search._storage import check_journal, is_url, open_rdb, redact
 
 from ._runs import RunRef, resolve_run, storage_kind
 
@@ -78,6 +78,7 @@ def dashboard_storage(storage_spec: str | os.PathLike | RunRef) -> optuna.storag
     if kind == "journal":
         if not Path(spec).is_file():
             raise UserError(f"journal file {spec} does not exist")
+        check_journal(Path(spec), spec)  # a SQLite file given without sqlite:///, a log, a model
         return JournalStorage(JournalFileBackend(spec))
     if kind == "sqlite":
         path = Path(spec[len("sqlite:///"):].split("?", 1)[0])
@@ -150,8 +151,8 @@ def _bind(app: Any, host: str, port: int) -> WSGIServer:
         server_class = type("_ThreadedServer6", (_ThreadedServer,), {"address_family": socket.AF_INET6})
     try:
         return make_server(host, int(port), app, server_class=server_class, handler_class=_QuietHandler)
-    except OSError as exc:
-        raise UserError(f"cannot serve the dashboard on {host}:{port}: {exc.strerror or exc}; "
+    except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
+        raise UserError(f"cannot serve the dashboard on {host}:{port}: {getattr(exc, 'strerror', None) or exc}; "
                         f"choose another --port") from None
 
 

@@ -31,8 +31,10 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
                   best: str | None = None, minimize: str | None = None) -> list[FrozenTrial]:
     """The trials an export asks for: the front, one number, or the best under a condition."""
     finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if sum(x is not None and x is not False for x in (pareto or None, trial, best)) != 1:
-        raise UserError("say which trials to export: --pareto, --trial N, or --best 'metric>=value'")
+    given = sum(x is not None and x is not False for x in (pareto or None, trial, best))
+    if given != 1:
+        raise UserError(("say which trials to export: " if given == 0 else "give only one of ")
+                        + "--pareto, --trial N, or --best 'metric>=value'")
     if trial is not None:
         chosen = [t for t in finished if t.number == trial]
         if not chosen:
@@ -48,6 +50,10 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
         raise UserError(f"--best expects 'metric>=value' (or <=, >, <), got {best!r}")
     metric, op, value = match.group(1), match.group(2), float(match.group(3))
     ops = {">=": float.__ge__, "<=": float.__le__, ">": float.__gt__, "<": float.__lt__}
+    known = sorted({m for t in finished for m, v in t.user_attrs.get("metrics", {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    if finished and metric not in known:
+        raise UserError(f"--best {metric}: trials have no such metric; known: {', '.join(known)}")
     ok = [t for t in finished if metric in t.user_attrs.get("metrics", {})
           and ops[op](float(t.user_attrs["metrics"][metric]), value)]
     if not ok:

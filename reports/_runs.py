@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError, first_line
-from snnprune.search._storage import is_url, open_storage, redact, retried_failures
+from snnprune.search._storage import check_exists, is_url, open_storage, redact, retried_failures
 
 __all__ = ["RunRef", "format_runs", "list_runs", "resolve_run", "storage_kind"]
 
@@ -60,19 +60,9 @@ def _storage_in(folder: Path) -> str:
     return f"sqlite:///{path.resolve().as_posix()}" if path.name == "study.db" else str(path)
 
 
-def _check_exists(spec: str) -> None:
-    """A reader must not create an empty storage where the user mistyped a path."""
-    if spec.startswith("sqlite:///"):
-        path = Path(spec[len("sqlite:///"):].split("?", 1)[0])
-        if str(path) not in ("", ":memory:") and not path.is_file():
-            raise UserError(f"storage {redact(spec)} does not exist")
-    elif not is_url(spec) and not Path(spec).is_file():
-        raise UserError(f"storage {spec} does not exist (neither a URL nor a journal file)")
-
-
 def study_names(spec: str) -> list[str]:
     """The study names in a storage; any failure to read it is a one-line `UserError`."""
-    _check_exists(spec)
+    check_exists(spec)
     storage = open_storage(spec, heartbeat=False)
     try:
         return sorted(s.study_name for s in storage.get_all_studies())
@@ -165,7 +155,7 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
         raise UserError(f"{redact(str(root))} is a storage URL; `snnprune runs` lists the run folders under a "
                         "folder (for one storage: snnprune report --storage URL --study NAME)")
     if not base.is_dir():
-        raise UserError(f"runs folder {root} does not exist")
+        raise UserError(f"runs folder {root} " + ("is a file, not a folder" if base.exists() else "does not exist"))
     out: list[dict[str, Any]] = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir()):
         if not any((folder / name).is_file() for name in STORAGE_FILES):

@@ -252,7 +252,7 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     """
     interval, grace = heartbeat_settings() if heartbeat else (None, None)
     if not create:
-        _check_exists(spec)
+        check_exists(spec)
     if is_url(spec):
         if spec.startswith("sqlite:///"):
             _make_parent(Path(spec[len("sqlite:///"):]), spec)
@@ -264,7 +264,7 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     path = Path(spec)
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")
-    _check_journal(path, spec)
+    check_journal(path, spec)
     _make_parent(path, spec)
     if heartbeat:
         return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
@@ -283,7 +283,7 @@ def _make_parent(path: Path, spec: str) -> None:
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _check_journal(path: Path, spec: str) -> None:
+def check_journal(path: Path, spec: str) -> None:
     """Refuse a file that is not an Optuna journal before anything is appended to it.
 
     Optuna's reader skips a bad last line and then appends after it, so a mistyped path (a
@@ -311,7 +311,8 @@ def _check_journal(path: Path, spec: str) -> None:
                 raise UserError(f"storage {spec} is not an Optuna journal file (line {number} is not a record)")
 
 
-def _check_exists(spec: str) -> None:
+def check_exists(spec: str) -> None:
+    """A reader must not create an empty storage where the user mistyped a path."""
     if spec.startswith("sqlite:///"):
         path = spec[len("sqlite:///"):].split("?", 1)[0]
         if path not in ("", ":memory:") and not Path(path).is_file():

@@ -173,6 +173,11 @@ CASES = {
                                      ["storage", "afile"]),
     "sqlite storage under a file": (_search_with({"afile": b"x"}, "--storage", "sqlite:///{tmp}/afile/s.db"),
                                     ["storage", "afile"]),
+    "dashboard --port -1": (_argv("dashboard", "{tmp}", "--port", "-1"), ["--port"]),
+    "dashboard on a sqlite file without sqlite:///": (
+        _with_files({"old.db": b"SQLite format 3\x00" + b"\xb2" * 100}, "dashboard", "{tmp}/old.db", "--port", "0"),
+        ["sqlite:///"]),
+    "runs on a file": (_with_files({"afile": b"x"}, "runs", "{tmp}/afile"), ["afile", "not a folder"]),
     "worker unknown study": (_with_files({"j.log": b""}, "worker", "--storage", "{tmp}/j.log", "--study", "ghost"),
                              ["ghost"]),
 }

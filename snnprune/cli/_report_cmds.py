@@ -109,7 +109,8 @@ def report_cmd(run_dir: str | None, storage: str | None, study: str | None, x: s
 @cli.command("dashboard")
 @click.argument("target")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address (loopback by default).")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="0: any free port.")
 def dashboard_cmd(target: str, host: str, port: int) -> None:
     """Serve optuna-dashboard on a run folder or a storage URL / journal file (Ctrl-C stops it)."""
     from snnprune.reports import resolve_run, serve_dashboard

@@ -116,6 +116,21 @@ def test_dashboard_refuses_a_missing_storage_and_a_busy_port(tmp_path):
         with pytest.raises(UserError, match="choose another --port") as info:
             serve_dashboard(spec, port=first.port, block=False, quiet=True)
         assert "\n" not in str(info.value)
+    with pytest.raises(UserError, match="choose another --port"):  # was an OverflowError traceback
+        serve_dashboard(spec, port=70000, block=False, quiet=True)
+
+
+def test_dashboard_on_a_sqlite_file_given_as_a_path_says_sqlite_url(tmp_path):
+    """`snnprune dashboard runs/x/study.db`: read as a journal it was a UnicodeDecodeError traceback."""
+    spec = default_storage(tmp_path)
+    _study(spec, 1)
+    path = spec[len("sqlite:///"):]
+    with pytest.raises(UserError, match="is a SQLite database.*use sqlite:///"):
+        serve_dashboard(path, port=0, block=False, quiet=True)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a journal\n")
+    with pytest.raises(UserError, match="not an Optuna journal file"):
+        serve_dashboard(str(notes), port=0, block=False, quiet=True)
 
 
 def test_dashboard_opened_while_the_search_stamps_the_schema_opens_again(tmp_path, monkeypatch):

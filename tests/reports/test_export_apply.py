@@ -79,6 +79,17 @@ def test_export_pareto_then_apply_reproduces(run_dir, tmp_path, capsys):
     assert abs(report["accuracy_delta"]) <= 0.005
 
 
+def test_export_names_what_is_wrong_with_the_selection(run_dir, tmp_path, capsys):
+    out = str(tmp_path / "exp")
+    cases = [(["--best", "acuracy>=0.5"], "--best acuracy: trials have no such metric; known: accuracy"),
+             (["--pareto", "--trial", "0"], "give only one of --pareto"),
+             ([], "say which trials to export")]
+    for extra, fragment in cases:
+        assert main(["export", str(run_dir), "--out", out, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], err
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["export", "/nonexistent/run", "--pareto", "--out", "x"], "does not exist"),
     (["report", "/nonexistent/run"], "does not exist"),
