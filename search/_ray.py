@@ -35,6 +35,7 @@ import math
 import os
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -152,13 +153,16 @@ def _recover_interrupted(study: optuna.Study) -> None:
 
 
 def _searcher_class() -> type:
+    from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
 
     class _StudySearch(OptunaSearch):
         """`OptunaSearch` that records attributes and tells PRUNED/FAIL like the Optuna backend,
         and keeps heartbeats for its open trials (see `_heartbeats`)."""
 
-        def suggest(self, trial_id: str) -> dict | None:
+        def suggest(self, trial_id: str) -> dict | str | None:
+            if self.deadline is not None and time.monotonic() >= self.deadline and trial_id not in self._ot_trials:
+                return Searcher.FINISHED  # --timeout: start nothing more; the running trials finish
             new = trial_id not in self._ot_trials
             if new:  # a retry of a dead trial is WAITING: the ask below takes it first
                 _recover_interrupted(self._ot_study)
@@ -171,6 +175,7 @@ def _searcher_class() -> type:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.interrupt = _TuneInterrupt()
+            self.deadline: float | None = None  # time.monotonic() after which no trial starts
 
         @property
         def study(self) -> optuna.Study:
@@ -204,7 +209,7 @@ def _searcher_class() -> type:
                 attrs["fail_reason"] = USER_INTERRUPT
             elif error or not raw:
                 attrs.setdefault("fail_reason", "the Ray trial ended without a result: its worker died or "
-                                                "Tune stopped it (time budget, interrupt); see its error.txt")
+                                                "Tune stopped it; see its error.txt")
             for key, value in attrs.items():
                 ot_trial.set_user_attr(key, value)
             outcome = "fail" if error else payload.get("outcome", "fail")
@@ -359,13 +364,16 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
             space=_DefineByRun(space_dict, space.source, name), metric=list(space.metric_names),
             mode=[d[:3] for d in space.directions], sampler=make_sampler(space), study_name=name,
             storage=open_storage(storage))  # with heartbeats, grace period and retry callback
+    # --timeout as in the Optuna backend: no trial starts after it, the running ones finish. Tune's
+    # own time_budget_s would stop them mid-way, and they would end FAILED in the study.
+    searcher.deadline = None if timeout is None else time.monotonic() + float(timeout)
     trainable = tune.with_parameters(_trainable, space_dict=space_dict, source=space.source,
                                      run_dir=str(run_dir), device=device)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": space.resources.cpu, "gpu": space.resources.gpu}),
         # the limiter caps concurrency; TuneConfig(max_concurrent_trials=) would wrap it a second time
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
-                                    num_samples=samples, time_budget_s=timeout),
+                                    num_samples=samples),
         run_config=tune.RunConfig(name=name, storage_path=str(run_dir / "ray"), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )

@@ -63,6 +63,19 @@ def test_trials_land_in_the_optuna_study(local_ray, base, tiny_space):
     assert again["trials"] == 2
 
 
+def test_timeout_starts_no_trial_after_it_and_lets_the_running_ones_finish(local_ray, base, tiny_space):
+    """As the Optuna backend's --timeout. Tune's time budget stopped the running trials: FAILED."""
+    import datetime
+
+    started = datetime.datetime.now()
+    summary = ray_optimize(tiny_space(study="budget", trials=40), run_dir=base / "budget", timeout=6, quiet=True)
+    assert summary["failed"] == 0 and 1 <= summary["complete"] < 40
+    study = optuna.load_study(study_name="budget", storage=f"sqlite:///{base / 'budget' / 'study.db'}")
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    latest = max(t.datetime_start for t in study.trials)
+    assert (latest - started).total_seconds() < 6 + 5  # nothing began well after the deadline
+
+
 def test_gpu_request_on_cpu_cluster_fails_at_once(local_ray, base, tiny_space):
     space = tiny_space(study="gpu", resources={"cpu": 1, "gpu": 1})
     start = time.perf_counter()
