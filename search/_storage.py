@@ -39,7 +39,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from snnprune.errors import UserError, first_line
+from snnprune.errors import UserError, first_line, make_folder
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
            "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact", "retried_failures"]
@@ -255,7 +255,7 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
         check_exists(spec)
     if is_url(spec):
         if spec.startswith("sqlite:///"):
-            _make_parent(Path(spec[len("sqlite:///"):]), spec)
+            make_folder(Path(spec[len("sqlite:///"):]).parent, f"storage {spec}")
         if heartbeat:
             return open_rdb(spec, lambda: HeartbeatRDBStorage(
                 spec, engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval, grace_period=grace,
@@ -265,19 +265,10 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     if path.is_dir():
         raise UserError(f"storage {spec} is a folder; give a journal file path or a database URL")
     check_journal(path, spec)
-    _make_parent(path, spec)
+    make_folder(path.parent, f"storage {spec}")
     if heartbeat:
         return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
     return JournalStorage(JournalFileBackend(str(path)))
-
-
-def _make_parent(path: Path, spec: str) -> None:
-    """Create the folder of a SQLite or journal file; a path that cannot hold one is the user's line."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"storage {spec}: cannot create its folder {path.parent} "
-                        f"({exc.strerror or type(exc).__name__})") from None
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -6,7 +6,10 @@ The CLI prints a `UserError` as one line and exits with code 2; library callers 
 
 from __future__ import annotations
 
-__all__ = ["Interrupted", "TrainingDiverged", "UserError", "first_line"]
+import os
+from pathlib import Path
+
+__all__ = ["Interrupted", "TrainingDiverged", "UserError", "first_line", "make_folder"]
 
 
 class UserError(ValueError):
@@ -26,3 +29,17 @@ def first_line(exc: BaseException) -> str:
     says nothing (sqlalchemy, torch and pickle errors often span many lines)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def make_folder(path: str | os.PathLike, what: str) -> Path:
+    """Create a folder the user named (``what`` says where: ``--out x``, ``storage y``).
+
+    A path that cannot hold one (under a regular file, on a read-only or pseudo file system) is
+    the user's to fix: one line, not a traceback from the first write at the end of a run.
+    """
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot create the folder {folder} ({exc.strerror or type(exc).__name__})") from None
+    return folder

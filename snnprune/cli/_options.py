@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, make_folder
 
 __all__ = ["json_option", "model_options", "out_folder", "training_options"]
 
@@ -57,17 +57,9 @@ def subset_value(subset: float | None) -> int | float | None:
 
 
 def out_folder(path: str | Path, option: str = "--out") -> Path:
-    """Create the folder a command will write to, before it spends minutes on training.
-
-    A path that cannot hold files (under a file, on a read-only or pseudo file system, without
-    permission) is the user's to fix, so it is one line naming the option, not a traceback from
-    the first write at the end of the run.
-    """
-    folder = Path(path)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"{option} {path}: cannot create that folder ({exc.strerror or type(exc).__name__})") from None
+    """Create the folder a command will write to, before it spends minutes on training (see
+    `make_folder`); one it may not write into is the same one line."""
+    folder = make_folder(path, f"{option} {path}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: that folder is not writable")
     return folder
