@@ -59,7 +59,7 @@ def subset_value(subset: float | None) -> int | float | None:
 def out_folder(path: str | Path, option: str = "--out") -> Path:
     """Create the folder a command will write to, before it spends minutes on training (see
     `make_folder`); one it may not write into is the same one line."""
-    folder = make_folder(path, f"{option} {path}")
+    folder = make_folder(path, option)  # "--out: cannot create the folder X (reason)"
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: that folder is not writable")
     return folder
