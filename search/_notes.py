@@ -14,7 +14,7 @@ import optuna
 
 from snnprune.spaces import SearchSpace
 
-__all__ = ["device_note", "resume_note", "space_changes"]
+__all__ = ["check_data", "device_note", "resume_note", "space_changes"]
 
 
 #: Keys whose change does not change what a trial computes: how long to search, and where the data lives.
@@ -72,3 +72,18 @@ def device_note(space: SearchSpace, device: str) -> str | None:
         return (f"the space asks for {space.resources.gpu:g} GPU per trial but this machine has no CUDA GPU; "
                 "trials run on the CPU (--device cpu says so and hides this note)")
     return None
+
+
+def check_data(space: SearchSpace) -> None:
+    """Refuse a space whose data folder is not on this machine, before a study is created.
+
+    Every trial would fail the same way, one after the other, and leave a study of failed trials;
+    the same one line `load_dataset` gives is more use. Only the folder is checked (reading the
+    data set is the trials' work); the data sets without a folder (digits) pass.
+    """
+    from snnprune.data import dataset_info
+    from snnprune.data._info import resolve_root
+
+    info = dataset_info(space.data.name)
+    if info.name != "digits":
+        resolve_root(info, space.data.root)

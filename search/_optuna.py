@@ -27,15 +27,16 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError
-from snnprune.spaces import SearchSpace, parse_space
+from snnprune.spaces import SearchSpace, load_space, parse_space
 
 from ._cache import DenseCache
 from ._fidelity import RungStore
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
-from ._notes import device_note, resume_note
+from ._notes import check_data, device_note, resume_note
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
-from ._storage import default_storage, open_storage, redact, retried_failures
+from ._rundir import claim_run_dir, refuse_other_study, resolve_storage, run_id
+from ._storage import open_storage, redact, retried_failures
 from ._suggest import suggest
 from ._trial import TrialConfig
 
@@ -102,12 +103,17 @@ def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampl
     kwargs: dict[str, Any] = {"seed": seed}
     if space.constraints:
         kwargs["constraints_func"] = constraints
-    if space.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(**kwargs)
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=startup_trials(space.trials),
-                                      **kwargs)
+    with warnings.catch_warnings():
+        # Optuna 5 deprecates constraints_func for Trial.set_constraint, which only the process
+        # that runs the trial can call; with Ray the values reach the study through the searcher,
+        # as user attributes. The function still works; its warning went to every user, twice.
+        warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
+        if space.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(**kwargs)
+        return optuna.samplers.TPESampler(multivariate=True, group=True,
+                                          n_startup_trials=startup_trials(space.trials), **kwargs)
 
 
 def startup_trials(trials: int) -> int:
@@ -140,16 +146,22 @@ def open_study(space: SearchSpace, storage: str, *, study: str | None = None, wo
 
 
 def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", quiet: bool = True,
-                 cache_dir: Path | None = None) -> TrialRuntime:
-    """What the trials of this process share."""
+                 cache_dir: Path | None = None, scope: str | None = None) -> TrialRuntime:
+    """What the trials of this process share; ``scope``: whose rung records count (`rung_scope`)."""
     run_dir = Path(run_dir)
     return TrialRuntime(
         run_dir=run_dir,
         cache=DenseCache(cache_dir or run_dir.parent / ".cache"),
         rung_store=RungStore(run_dir / "rungs.db") if space.rungs.enabled else None,
         rungs=RungPolicy(tuple(space.rungs.epochs), space.rungs.dominated_fraction, space.rungs.min_trials),
-        directions=space.directions, device=device, quiet=quiet,
+        directions=space.directions, device=device, quiet=quiet, scope=scope,
     )
+
+
+def rung_scope(study: optuna.Study) -> str:
+    """The key of a study's rung records: its name and run id, so a study deleted and created
+    again under the same name is not judged against the old one's trials."""
+    return f"{study.study_name}/{run_id(study)}"
 
 
 def trial_config(space: SearchSpace, pruner: str, sparsity: float, hp: dict[str, Any], number: int,
@@ -266,8 +278,11 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
         import torch
 
         torch.set_num_threads(threads)
+    check_data(space)
+    refuse_other_study(run_dir, storage)
     study = open_study(space, storage, study=study_name, worker=worker)
-    runtime = make_runtime(space, run_dir, device=device, quiet=quiet)
+    claim_run_dir(run_dir, storage, study)
+    runtime = make_runtime(space, run_dir, device=device, quiet=quiet, scope=rung_scope(study))
     done = _finished(study)
     if done >= total:
         return
@@ -309,30 +324,40 @@ def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, 
         sys.exit(130)  # its trial is recorded and queued again; the parent says so, once
 
 
-def optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, study: str | None = None,
+def as_space(space: SearchSpace | str | os.PathLike[str]) -> SearchSpace:
+    """A `SearchSpace`, or a YAML path / built-in name loaded as one (what the CLI takes)."""
+    return space if isinstance(space, SearchSpace) else load_space(space)
+
+
+def whole(value: Any, option: str) -> int:
+    """A count of at least 1 from Python callers too (``trials=1.5`` ran 2 trials)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{option} must be a whole number >= 1, got {value!r}")
+    if value < 1:
+        raise UserError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None, study: str | None = None,
              trials: int | None = None, timeout: float | None = None, workers: int = 1,
              device: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) a search until ``trials`` trials have finished; returns `summarize`."""
+    space = as_space(space)
     run_dir = Path(run_dir)
     name = study or space.study
-    total = int(trials if trials is not None else space.trials)
-    if total < 1:
-        raise UserError(f"--trials must be >= 1, got {total}")
-    if workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
+    total = whole(trials if trials is not None else space.trials, "--trials")
+    whole(workers, "--workers")
     if timeout is not None and not timeout > 0:
         raise UserError(f"--timeout must be > 0 seconds, got {timeout}")
     note = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
+    check_data(space)
     if note and not quiet:
         print(f"snnprune: note: {note}", file=sys.stderr)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if storage is None:
-        storage = str(run_dir / "journal.log") if workers > 1 else default_storage(run_dir)
-    elif workers > 1 and storage.startswith("sqlite"):
-        raise UserError("several workers on one SQLite file hit 'database is locked': give a journal "
-                        "file path or a PostgreSQL/MySQL URL as --storage")
+    storage = resolve_storage(run_dir, storage, workers=workers)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage
+        claim_run_dir(run_dir, storage, handle)
         note = resume_note(handle, space)
     if note and not quiet:
         print(f"snnprune: note: {note}", file=sys.stderr)

@@ -50,20 +50,24 @@ from snnprune.errors import UserError, first_line
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
-from ._notes import resume_note
+from ._notes import check_data, resume_note
 from ._optuna import (
     _finished,
     _jsonable,
+    as_space,
     make_runtime,
     make_sampler,
     open_study,
     quiet_optuna,
+    rung_scope,
     summarize,
     trial_config,
+    whole,
 )
 from ._progress import polled_bar
 from ._runner import run_trial
-from ._storage import default_storage, open_storage, redact
+from ._rundir import claim_run_dir, resolve_storage
+from ._storage import open_storage, redact
 from ._suggest import suggest
 from ._trial import TrialConfig
 
@@ -96,7 +100,7 @@ class _DefineByRun:
 
 
 def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], source: str, run_dir: str,
-               device: str) -> None:
+               device: str, scope: str | None = None) -> None:
     """One Tune trial: rebuild the space, run the config, report once (also on failure)."""
     import torch
     from ray import tune
@@ -104,7 +108,7 @@ def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], sourc
     space = parse_space(space_dict, source=source)
     torch.set_num_threads(max(1, int(space.resources.cpu)))
     config = TrialConfig.from_dict(tune_config[CONFIG])
-    runtime = make_runtime(space, Path(run_dir), device=device, quiet=True)
+    runtime = make_runtime(space, Path(run_dir), device=device, quiet=True, scope=scope)
     rungs: dict[str, list[float]] = {}
     try:
         result = run_trial(config, runtime, trial_key=f"{config.trial}",
@@ -285,7 +289,7 @@ class _TokenDefaultNote(logging.Filter):
         return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
-def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = None, trials: int | None = None,
+def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None, trials: int | None = None,
                  timeout: float | None = None, address: str | None = None, device: str = "auto",
                  quiet: bool = False, study: str | None = None,
                  max_concurrent: int | None = None) -> dict[str, Any]:
@@ -298,17 +302,20 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
     """
     import ray
 
+    space = as_space(space)
+    name = study or space.study
+    total = whole(trials if trials is not None else space.trials, "--trials")
+    if max_concurrent is not None:
+        whole(max_concurrent, "--workers")
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    name = study or space.study
-    total = int(trials if trials is not None else space.trials)
-    if total < 1:
-        raise UserError(f"--trials must be >= 1, got {total}")
-    if max_concurrent is not None and max_concurrent < 1:
-        raise UserError(f"--workers must be >= 1, got {max_concurrent}")
-    storage = storage or default_storage(run_dir)
+    if not address:  # a cluster's nodes have their own data folders: their trials will say
+        check_data(space)
+    storage = resolve_storage(run_dir, storage)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
+        scope = rung_scope(handle)
+        claim_run_dir(run_dir, storage, handle)
         note = resume_note(handle, space)
         remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
         if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
@@ -323,7 +330,7 @@ def ray_optimize(space: SearchSpace, *, run_dir: Path, storage: str | None = Non
             concurrent = fits if max_concurrent is None else min(fits, max_concurrent)
             tuner, searcher = _make_tuner(space, name, storage, run_dir, samples=remaining, concurrent=concurrent,
                                           timeout=timeout if timeout is not None else space.timeout,
-                                          device=device)
+                                          device=device, scope=scope)
             try:
                 with quiet_optuna(), _quiet_tune(), _heartbeats(searcher), _watch_interrupt(searcher.interrupt), \
                         polled_bar(_reader(storage, name), _finished, total, f"{name} (ray)", quiet=quiet):
@@ -353,7 +360,7 @@ def _reader(storage: str, name: str) -> optuna.Study:
 
 
 def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, samples: int, concurrent: int,
-                timeout: float | None, device: str) -> tuple[Any, Any]:
+                timeout: float | None, device: str, scope: str) -> tuple[Any, Any]:
     """The Tuner over our study, and its searcher (to close what Tune leaves open)."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -368,7 +375,7 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
     # own time_budget_s would stop them mid-way, and they would end FAILED in the study.
     searcher.deadline = None if timeout is None else time.monotonic() + float(timeout)
     trainable = tune.with_parameters(_trainable, space_dict=space_dict, source=space.source,
-                                     run_dir=str(run_dir), device=device)
+                                     run_dir=str(run_dir), device=device, scope=scope)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": space.resources.cpu, "gpu": space.resources.gpu}),
         # the limiter caps concurrency; TuneConfig(max_concurrent_trials=) would wrap it a second time

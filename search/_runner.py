@@ -53,6 +53,9 @@ class TrialRuntime:
     cache: DenseCache | None = None
     rung_store: RungStore | None = None
     rungs: RungPolicy = RungPolicy()
+    #: Whose rung records a trial is judged against: the study's name and run id (see
+    #: `search._rundir`); None falls back to the config's study name.
+    scope: str | None = None
     directions: Sequence[str] = ("maximize", "minimize")
     device: str = "auto"
     quiet: bool = True
@@ -82,8 +85,9 @@ class _RungCheck(Callback):
             return
         vector = self._partial(ctx, record)
         store = self.runtime.rung_store
-        others = store.others(self.config.study, self.trial_key, epoch)
-        store.record(self.config.study, self.trial_key, epoch, vector)
+        scope = self.runtime.scope or self.config.study
+        others = store.others(scope, self.trial_key, epoch)
+        store.record(scope, self.trial_key, epoch, vector)
         if self.on_rung is not None:
             self.on_rung(epoch, vector)
         if should_stop(vector, others, self.runtime.directions,

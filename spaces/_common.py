@@ -40,7 +40,9 @@ def read_mapping(raw: Any, source: str, key: str) -> Mapping[str, Any]:
         fail(source, key, f"must be a mapping, got {type(raw).__name__} {raw!r}")
     for name in raw:
         if not isinstance(name, str):
-            fail(source, key, f"keys must be strings, got {name!r}")
+            hint = " (YAML reads an unquoted yes/no/on/off/true/false as a boolean: quote it)" \
+                if isinstance(name, bool) else ""
+            fail(source, key, f"keys must be strings, got {name!r}{hint}")
     return raw
 
 

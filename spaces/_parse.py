@@ -44,6 +44,9 @@ def builtin_spaces() -> dict[str, Path]:
 
 def resolve_space(path_or_name: str | os.PathLike[str]) -> Path:
     """The file to read: an existing path, else a built-in named ``demo`` or ``demo.yaml``."""
+    if not isinstance(path_or_name, (str, os.PathLike)):
+        fail("load_space", "", f"expects a file path or a built-in space name, got {type(path_or_name).__name__} "
+                               f"{path_or_name!r}")
     path = Path(os.fspath(path_or_name)).expanduser()
     if path.is_file():
         return path
@@ -56,6 +59,28 @@ def resolve_space(path_or_name: str | os.PathLike[str]) -> Path:
     fail(str(path), "", f"no such file, and no built-in space of that name; built-in: {', '.join(builtins)}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key given twice in one mapping: PyYAML keeps the last one
+    silently, so a space with ``study:`` twice ran under the second name without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                twice = key in seen
+            except TypeError:  # an unhashable key: the base class says so in its own words
+                break
+            if twice:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (first on line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> object:
     """The parsed document, or one line with the file, line and column of a syntax error."""
     try:
@@ -63,7 +88,7 @@ def read_yaml(path: Path) -> object:
     except (OSError, UnicodeDecodeError) as err:
         fail(str(path), "", f"cannot read it: {one_line(err)}")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
@@ -167,9 +192,18 @@ def _data(raw: Any, source: str) -> DataSpec:
         name=read_choice(block.get("name", d.name), list_datasets(), source, "data.name", "data set"),
         root=read_optional_str(block.get("root"), source, "data.root"),
         subset=subset,
-        val_fraction=read_float(block.get("val_fraction", d.val_fraction), source, "data.val_fraction",
-                                low=0.0, high=0.5),
+        val_fraction=_val_fraction(block.get("val_fraction", d.val_fraction), source),
     )
+
+
+def _val_fraction(raw: Any, source: str) -> float:
+    """In (0, 0.5]: the accuracy objective and the multi-fidelity rungs read the validation split,
+    and with none the search would select its front on the test set."""
+    value = read_float(raw, source, "data.val_fraction", low=0.0, high=0.5)
+    if value == 0:
+        fail(source, "data.val_fraction", "must be > 0 (at most 0.5): a search selects on the validation split; "
+                                          "with none it would select on the test set")
+    return value
 
 
 FLOAT32_MAX = 3.4028234663852886e38
@@ -266,7 +300,8 @@ def _resources(raw: Any, source: str) -> Resources:
 def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
     block = {"epochs": raw} if isinstance(raw, list) else read_mapping(raw, source, "rungs")
     check_keys(block, ("epochs", "dominated_fraction", "min_trials"), source, "rungs")
-    epochs_raw = block.get("epochs") or []
+    epochs_raw = block.get("epochs")
+    epochs_raw = [] if epochs_raw is None else epochs_raw
     if not isinstance(epochs_raw, list):
         fail(source, "rungs.epochs", f"must be a list of fine-tune epochs, got {epochs_raw!r}")
     epochs: list[int] = []

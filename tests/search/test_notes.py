@@ -41,3 +41,24 @@ def test_resuming_with_other_settings_names_what_moved(tmp_path, tiny_space, spa
     assert "budget.finetune_epochs: 2 -> 5" in note and "seed: 0 -> 3" in note
     assert len(space_changes(first.to_dict(), moved_space, limit=1)) == 2  # one shown, "and 1 more"
     assert space_changes(None, moved_space) == []  # a study made by hand holds no space
+
+
+@pytest.mark.parametrize("backend", ["optuna", "worker", "ray"])
+def test_a_missing_data_folder_is_refused_before_a_study_is_created(tmp_path, space_dict, backend):
+    """The bug: every trial failed on the missing folder, one after the other, and the search
+    exited 0 with a study of failed trials."""
+    from snnprune.errors import UserError
+    from snnprune.search import optimize, ray_optimize, run_worker
+    from snnprune.spaces import parse_space
+
+    space = parse_space({**space_dict(), "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}},
+                        source="<test>")
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match="cifar10: data root .*nowhere is not a folder"):
+        if backend == "optuna":
+            optimize(space, run_dir=run_dir, trials=1, quiet=True)
+        elif backend == "worker":
+            run_worker(space, str(tmp_path / "journal.log"), "t", run_dir, trials=1, total=1, timeout=None)
+        else:
+            ray_optimize(space, run_dir=run_dir, trials=1, quiet=True)
+    assert not (run_dir / "study.db").exists() and not (tmp_path / "journal.log").exists()

@@ -111,6 +111,10 @@ CASES: list[tuple[str, tuple[Any, ...], Any, str, tuple[str, ...]]] = [
     ("study-with-slash", ("study",), "a/b", "study", ()),
     ("subset-zero", ("data", "subset"), 0, "data.subset", ()),
     ("val-fraction-high", ("data", "val_fraction"), 0.7, "data.val_fraction", ()),
+    ("val-fraction-zero", ("data", "val_fraction"), 0, "data.val_fraction", ()),  # selected on the test set
+    ("rung-epochs-zero", ("rungs", "epochs"), 0, "rungs.epochs", ()),  # was read as "no rungs"
+    ("rung-epochs-false", ("rungs", "epochs"), False, "rungs.epochs", ()),
+    ("rung-epochs-empty-string", ("rungs", "epochs"), "", "rungs.epochs", ()),
     ("tau-lif", ("model", "tau"), 1.0, "model.tau", ()),
     ("width-zero", ("model", "width"), 0, "model.width", ()),
     ("epochs-negative", ("budget", "prune_epochs"), -1, "budget.prune_epochs", ()),
@@ -176,3 +180,24 @@ def test_missing_file_lists_builtins(tmp_path) -> None:
     with pytest.raises(UserError, match="demo") as info:
         load_space(tmp_path / "nope.yaml")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, line", [("study: a\nstudy: b\n", 2), ("model:\n  width: 1\n  width: 2\n", 3)])
+def test_a_key_given_twice_is_refused_with_its_line(text, line, write) -> None:
+    """PyYAML keeps the last of two equal keys: `study:` twice ran under the second name, silently."""
+    path = write(text, "twice.yaml")
+    with pytest.raises(UserError, match=rf"{path}:{line}:.*is given twice \(first on line {line - 1}\)") as info:
+        load_space(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_boolean_key_says_how_yaml_read_it(write) -> None:
+    path = write("yes: 1\n", "yes.yaml")
+    with pytest.raises(UserError, match="keys must be strings, got True .*quote it"):
+        load_space(path)
+
+
+@pytest.mark.parametrize("value", [None, 5, 1.5, ["demo"]])
+def test_load_space_of_something_not_a_path_is_one_line(value) -> None:
+    with pytest.raises(UserError, match="expects a file path or a built-in space name"):
+        load_space(value)
