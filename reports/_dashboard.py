@@ -15,6 +15,7 @@ when the path is an existing non-SQLite file); `dashboard_command` also passes
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import socket
@@ -152,8 +153,11 @@ def _bind(app: Any, host: str, port: int) -> WSGIServer:
     try:
         return make_server(host, int(port), app, server_class=server_class, handler_class=_QuietHandler)
     except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
+        # the host is at fault when it does not resolve or is not this machine's; else the port
+        advice = "check --host" if isinstance(exc, socket.gaierror) or getattr(exc, "errno", None) == \
+            errno.EADDRNOTAVAIL else "choose another --port"
         raise UserError(f"cannot serve the dashboard on {host}:{port}: {getattr(exc, 'strerror', None) or exc}; "
-                        f"choose another --port") from None
+                        f"{advice}") from None
 
 
 def serve_dashboard(storage_spec: str | os.PathLike | RunRef, host: str = LOOPBACK, port: int = 8080, *,

@@ -120,6 +120,15 @@ def test_dashboard_refuses_a_missing_storage_and_a_busy_port(tmp_path):
         serve_dashboard(spec, port=70000, block=False, quiet=True)
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.7"])  # unresolvable; not this machine's address
+def test_a_bad_host_is_named_as_the_problem_not_the_port(tmp_path, host):
+    """The bug: `--host 999.1.1.1` said "Name or service not known; choose another --port"."""
+    spec = default_storage(tmp_path)
+    _study(spec, 1)
+    with pytest.raises(UserError, match=r"; check --host$"):
+        serve_dashboard(spec, host=host, port=0, block=False, quiet=True)
+
+
 def test_dashboard_on_a_sqlite_file_given_as_a_path_says_sqlite_url(tmp_path):
     """`snnprune dashboard runs/x/study.db`: read as a journal it was a UnicodeDecodeError traceback."""
     spec = default_storage(tmp_path)
