@@ -15,7 +15,7 @@ from torch import nn
 
 from snnprune.compaction import compact
 from snnprune.data import DataSplits
-from snnprune.engine import Callback, MaskHold, evaluate, fit
+from snnprune.engine import Callback, MaskHold, check_split, evaluate, fit
 from snnprune.errors import UserError
 from snnprune.metrics import ModelMetrics, measure
 
@@ -68,6 +68,15 @@ def masked_sparsity(masks: Masks) -> float:
     return 1.0 - kept / total if total else 0.0
 
 
+def _check_data(model: nn.Module, data: DataSplits) -> None:
+    """The whole data set is needed (train, val, test), and its images must fit the model: say
+    so in one line now rather than fail on an attribute or a conv shape minutes later."""
+    if not isinstance(data, DataSplits):
+        raise UserError(f"run_pruning expects DataSplits from load_dataset (data, not data.train), "
+                        f"got {type(data).__name__}")
+    check_split(model, data.train, "run_pruning")
+
+
 def run_pruning(
     pruner: str,
     model: nn.Module,
@@ -95,6 +104,7 @@ def run_pruning(
     """
     spec = get_pruner(pruner)
     hp = validate_hyperparameters(spec, hyperparameters or {})
+    _check_data(model, data)
     if not 0.0 <= float(sparsity) < 1.0:
         raise UserError(f"sparsity must be in [0, 1), got {sparsity}")
     budget.check()

@@ -3,9 +3,10 @@ the dashboard launcher, and export / re-apply of the best pruned configurations.
 
 from __future__ import annotations
 
+from ._apply import apply_config, load_config
 from ._build import build_report
 from ._dashboard import DashboardServer, dashboard_command, serve_dashboard
-from ._export import apply_config, export_trials, select_trials
+from ._export import export_trials, select_trials
 from ._pareto import (HypervolumeSummary, default_reference, hypervolume, hypervolume_history, pareto_front,
                       pareto_mask, study_hypervolume)
 from ._plots import write_plots
@@ -26,6 +27,7 @@ __all__ = [
     "hypervolume",
     "hypervolume_history",
     "list_runs",
+    "load_config",
     "load_curves",
     "load_meta",
     "load_trials",

@@ -22,14 +22,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 from snnprune.errors import UserError
 
-__all__ = ["apply_config", "export_trials", "select_trials"]
+__all__ = ["export_trials", "select_trials"]
 
 _CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
 def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | None = None,
                   best: str | None = None, minimize: str | None = None) -> list[FrozenTrial]:
-    """The trials an export asks for: the front, one number, or the best under a condition."""
+    """The trials an export asks for: the front, one number, or the best under a condition.
+
+    The front is the search's own (`study_front`: feasible trials only); a malformed condition
+    or a ``minimize`` metric that is not a number per trial is a one-line `UserError`.
+    """
+    from ._feasible import no_front_reason, study_front
+
     finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     given = sum(x is not None and x is not False for x in (pareto or None, trial, best))
     if given != 1:
@@ -41,27 +47,37 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
             raise UserError(f"trial {trial} is not a complete trial of study {study.study_name}")
         return chosen
     if pareto:
-        front = study.best_trials
+        front = study_front(study)
         if not front:
-            raise UserError(f"study {study.study_name} has no complete trial to export")
+            raise UserError(no_front_reason(study))
         return sorted(front, key=lambda t: t.number)
     match = _CONDITION.match(best or "")
     if not match:
         raise UserError(f"--best expects 'metric>=value' (or <=, >, <), got {best!r}")
-    metric, op, value = match.group(1), match.group(2), float(match.group(3))
+    metric, op = match.group(1), match.group(2)
+    try:
+        value = float(match.group(3))  # the pattern lets through ".", "-", "e", "1.2.3"
+    except ValueError:
+        raise UserError(f"--best expects 'metric>=value' with a number as value, got {best!r}") from None
     ops = {">=": float.__ge__, "<=": float.__le__, ">": float.__gt__, "<": float.__lt__}
-    known = sorted({m for t in finished for m, v in t.user_attrs.get("metrics", {}).items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    if finished and metric not in known:
-        raise UserError(f"--best {metric}: trials have no such metric; known: {', '.join(known)}")
-    ok = [t for t in finished if metric in t.user_attrs.get("metrics", {})
-          and ops[op](float(t.user_attrs["metrics"][metric]), value)]
+    known = sorted({m for t in finished for m in t.user_attrs.get("metrics", {}) if _number(t, m) is not None})
+    key = minimize or "macs"
+    for flag, name in (("--best", metric), ("--minimize", key)):
+        if finished and name not in known:  # absent, or not a number (firing_rates is a dict per layer)
+            present = any(name in (t.user_attrs.get("metrics") or {}) for t in finished)
+            why = "not a number per trial" if present else "trials have no such metric"
+            raise UserError(f"{flag} {name}: {why}; known: {', '.join(known)}")
+    ok = [t for t in finished if _number(t, metric) is not None and ops[op](_number(t, metric), value)]
+    ok = [t for t in ok if _number(t, key) is not None]
     if not ok:
         raise UserError(f"no complete trial has {metric} {op} {value:g}")
-    key = minimize or "macs"
-    if key not in ok[0].user_attrs["metrics"]:
-        raise UserError(f"--minimize {key}: trials have no such metric")
-    return [min(ok, key=lambda t: float(t.user_attrs["metrics"][key]))]
+    return [min(ok, key=lambda t: _number(t, key))]
+
+
+def _number(trial: FrozenTrial, metric: str) -> float | None:
+    """A trial's metric when it is a number (not a bool, not a dict such as firing_rates)."""
+    value = (trial.user_attrs.get("metrics") or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _config_yaml(config: dict[str, Any]) -> dict[str, Any]:
@@ -113,38 +129,3 @@ def export_trials(trials: Sequence[FrozenTrial], out: str | Path, *, force: bool
         atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
         written.append(folder)
     return written
-
-
-def apply_config(path: str | Path, *, out: str | Path | None = None, device: str = "auto",
-                 quiet: bool = True) -> dict[str, Any]:
-    """Re-run an exported (or hand-written) config.yaml; compare with its metrics.json if present."""
-    from snnprune.search import DenseCache, TrialConfig, TrialRuntime, run_trial
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config {path} does not exist")
-    try:
-        payload = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML") from None
-    required = ("pruner", "sparsity", "model", "data", "budget")
-    if not isinstance(payload, dict) or any(k not in payload for k in required):
-        raise UserError(f"{path}: a config needs the keys {', '.join(required)}")
-    payload.setdefault("hyperparameters", {})
-    config = TrialConfig.from_dict(payload)
-    run_dir = Path(out) if out else path.parent / "applied"
-    runtime = TrialRuntime(run_dir=run_dir, cache=DenseCache(run_dir / ".cache"), device=device, quiet=quiet)
-    result = run_trial(config, runtime)
-    report: dict[str, Any] = {"config": str(path), "run_dir": str(run_dir), "metrics": result.metrics,
-                              "artifacts": result.artifacts}
-    reference = path.parent / "metrics.json"
-    if reference.is_file():
-        before = json.loads(reference.read_text()).get("metrics", {})
-        report["reference"] = {k: before.get(k) for k in ("accuracy", "test_accuracy", "macs", "sparsity")}
-        report["same_macs"] = before.get("macs") == result.metrics.get("macs")
-        report["same_sparsity"] = before.get("sparsity") == result.metrics.get("sparsity")
-        if before.get("test_accuracy") is not None:
-            report["accuracy_delta"] = float(result.metrics["test_accuracy"]) - float(before["test_accuracy"])
-    return report

@@ -33,7 +33,7 @@ import numpy as np
 
 from snnprune.errors import UserError
 
-__all__ = ["HypervolumeSummary", "default_reference", "hypervolume", "hypervolume_history", "pareto_front",
+__all__ = ["HypervolumeSummary", "default_reference", "feasible", "hypervolume", "hypervolume_history", "pareto_front",
            "pareto_mask", "study_hypervolume", "to_minimize"]
 
 Point = Sequence[float]
@@ -227,6 +227,13 @@ def hypervolume_history(points_in_trial_order: Sequence[Point | None], reference
     return out
 
 
+def feasible(record: Mapping[str, Any]) -> bool:
+    """False only for a record marked ``feasible`` 0 (the results store's column); a record
+    without the mark (no constraints, a hand-made frame, NULL) is feasible."""
+    mark = record.get("feasible")
+    return not (_finite(mark) and float(mark) == 0)
+
+
 @dataclass(frozen=True)
 class HypervolumeSummary:
     """A study's hypervolume, its reference point and how it grew, trial by trial."""
@@ -246,9 +253,11 @@ def study_hypervolume(records: Sequence[Mapping[str, Any]], objectives: Sequence
                       margin: float = 0.1) -> HypervolumeSummary | None:
     """Hypervolume of finished trials given as dicts (``number``, ``state``, the objectives).
 
-    Only COMPLETE trials (or records without a ``state``) with finite objectives count; the
-    history is in trial-number order and normalised, so its curve reads as a fraction of the
-    box between the best values seen and the reference. None when no trial counts.
+    Only COMPLETE trials (or records without a ``state``) with finite objectives count, less
+    those with ``feasible`` 0 (they break the space's constraints, so they are off the front
+    the search and report show, and must not widen its volume); the history is in trial-number
+    order and normalised, so its curve reads as a fraction of the box between the best values
+    seen and the reference. None when no trial counts.
     """
     names = tuple(str(getattr(d, "name", d)).lower() for d in directions)
     _signs(names, len(objectives))
@@ -256,7 +265,7 @@ def study_hypervolume(records: Sequence[Mapping[str, Any]], objectives: Sequence
     points: list[list[float] | None] = []
     for r in ordered:
         state = str(r.get("state", "COMPLETE")).upper().rsplit(".", 1)[-1]
-        ok = state == "COMPLETE" and all(_finite(r.get(name)) for name in objectives)
+        ok = state == "COMPLETE" and feasible(r) and all(_finite(r.get(name)) for name in objectives)
         points.append([float(r[name]) for name in objectives] if ok else None)
     present = [p for p in points if p is not None]
     if not present:

@@ -30,12 +30,15 @@ from snnprune.errors import UserError
 from ._pareto import HypervolumeSummary, pareto_mask, study_hypervolume
 from ._summary import _states, dense_of, trials_view
 
-__all__ = ["DEFAULT_DIRECTIONS", "front_line", "log_scale", "pruner_colors", "write_plots"]
+__all__ = ["DEFAULT_DIRECTIONS", "PLOT_STEMS", "check_axes", "front_line", "log_scale", "plottable", "pruner_colors",
+           "write_plots"]
 
 #: Directions of the metrics a study can optimise (what "better" means on each axis).
 DEFAULT_DIRECTIONS = {"accuracy": "maximize", "test_accuracy": "maximize", "sparsity": "maximize",
                       "macs": "minimize", "params": "minimize", "sops": "minimize", "energy": "minimize",
                       "energy_uj": "minimize", "macs_ratio": "minimize"}
+#: The plots `write_plots` may write, each as .png and .html.
+PLOT_STEMS = ("pareto", "accuracy_vs_sparsity", "accuracy_vs_macs", "hypervolume")
 #: Cost axes that span orders of magnitude between a dense and a heavily pruned network.
 LOG_AXES = ("macs", "params", "sops", "energy", "energy_uj")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -58,7 +61,8 @@ def pruner_colors(pruners: Sequence[Any]) -> dict[str, str]:
 
 
 def _usable(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Finished trials (complete or stopped early) with finite x and y."""
+    """Finished trials (complete or stopped early) with finite x and y; ``_feasible`` is False
+    for a trial marked ``feasible`` 0 (it breaks the space's constraints)."""
     if x not in df or y not in df:
         return df.iloc[0:0]
     out = df[_states(df).isin(["COMPLETE", "PRUNED"]).to_numpy()].copy()
@@ -66,8 +70,48 @@ def _usable(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
         out[col] = pd.to_numeric(out[col], errors="coerce")
     out = out[np.isfinite(out[x].to_numpy(dtype=float)) & np.isfinite(out[y].to_numpy(dtype=float))]
     out["_complete"] = _states(out).eq("COMPLETE").to_numpy()
+    mark = pd.to_numeric(out["feasible"], errors="coerce") if "feasible" in out else pd.Series(np.nan, out.index)
+    out["_feasible"] = ~mark.eq(0).to_numpy()
     out["_pruner"] = out["pruner"].astype(str) if "pruner" in out else "trial"
     return out
+
+
+def plottable(df: pd.DataFrame, objectives: Sequence[str] = ()) -> list[str]:
+    """The columns an axis can take: a number (or nothing yet) in every trial.
+
+    A column with no value yet (a study with no finished trial) counts only when it is a known
+    metric or an objective; text, JSON (``firing_rates``, ``config``, ``hp``) and times never do.
+    """
+    known = [*DEFAULT_DIRECTIONS, *(o for o in objectives if o not in DEFAULT_DIRECTIONS)]
+    if df.empty:
+        return known
+    out = []
+    for col in df.columns:
+        values = df[col].dropna()
+        if values.empty:
+            ok = col in known
+        elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            ok = False
+        else:
+            ok = bool(values.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)).all())
+        if ok and not str(col).startswith("_"):
+            out.append(str(col))
+    return out
+
+
+def check_axes(df: pd.DataFrame, x: str, y: str, objectives: Sequence[str] = ()) -> None:
+    """Refuse an axis that cannot be plotted, in one line naming what can, before anything is
+    written (a text column used to give no front plot and no hypervolume, silently)."""
+    columns = plottable(df, objectives)
+    for name in (x, y):
+        if name in columns:
+            continue
+        listed = [c for c in (*DEFAULT_DIRECTIONS, *objectives) if c in columns]
+        known = ", ".join(dict.fromkeys(listed)) or "none"
+        if name in df.columns:
+            raise UserError(f"column {name!r} is not a number per trial, so it cannot be plotted; "
+                            f"plottable: {known}")
+        raise UserError(f"trials have no column {name!r}; plottable: {known}")
 
 
 def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> pd.DataFrame:
@@ -77,7 +121,7 @@ def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> p
     the next point's x ("post"), with x maximised it holds from the previous one ("pre").
     """
     done = _usable(df, x, y)
-    done = done[done["_complete"]]
+    done = done[done["_complete"] & done["_feasible"]]
     if done.empty:
         return done
     mask = pareto_mask(done[[x, y]].to_numpy(dtype=float).tolist(), directions)
@@ -118,10 +162,13 @@ def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | 
     ax = fig.add_subplot()
     colors = pruner_colors(df["_pruner"])
     for name, group in df.groupby("_pruner", sort=True):
-        done, stopped = group[group["_complete"]], group[~group["_complete"]]
+        done, stopped = group[group["_complete"] & group["_feasible"]], group[~group["_complete"]]
+        infeasible = group[group["_complete"] & ~group["_feasible"]]
         ax.scatter(done[x], done[y], s=22, color=colors[name], alpha=0.75, label=name)
         if not stopped.empty:
             ax.scatter(stopped[x], stopped[y], s=22, facecolors="none", edgecolors=colors[name], alpha=0.6)
+        if not infeasible.empty:
+            ax.scatter(infeasible[x], infeasible[y], s=26, marker="x", color=colors[name], alpha=0.6)
     if front is not None and not front.empty:
         ax.step(front[x], front[y], where=steps, color="black", lw=1.2, zorder=3, label="Pareto front")
         ax.scatter(front[x], front[y], s=60, facecolors="none", edgecolors="black", lw=1.4, zorder=4)
@@ -148,12 +195,14 @@ def _html(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame |
 
     fig = go.Figure()
     colors = pruner_colors(df["_pruner"])
+    kinds = {(True, True): ("", "circle"), (False, True): (" (stopped early)", "circle-open"),
+             (False, False): (" (stopped early)", "circle-open"), (True, False): (" (breaks constraints)", "x")}
     for name, group in df.groupby("_pruner", sort=True):
-        for complete, part in group.groupby("_complete"):
+        for (complete, feasible), part in group.groupby(["_complete", "_feasible"]):
+            suffix, symbol = kinds[(bool(complete), bool(feasible))]
             fig.add_trace(go.Scatter(
-                x=part[x].tolist(), y=part[y].tolist(), mode="markers",
-                name=name if complete else f"{name} (stopped early)",
-                marker={"color": colors[name], "size": 8, "symbol": "circle" if complete else "circle-open"},
+                x=part[x].tolist(), y=part[y].tolist(), mode="markers", name=f"{name}{suffix}",
+                marker={"color": colors[name], "size": 8, "symbol": symbol},
                 text=[_hover(r) for r in part.to_dict("records")], hoverinfo="text"))
     if front is not None and not front.empty:
         fig.add_trace(go.Scatter(x=front[x].tolist(), y=front[y].tolist(), mode="lines+markers",
@@ -224,16 +273,20 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
     """Write every plot the data allows, as PNG and offline HTML; returns file name -> path.
 
     ``directions`` maps the study's objectives to "maximize"/"minimize" (the hypervolume is
-    taken over all of them, the front plot over x and y); a plain pair is read as (x, y).
-    A plot whose columns are missing or empty is skipped rather than drawn blank. The frame
-    may be the results store's (`trials_view` fills the plain columns); without ``dense`` the
-    baseline recorded in it is marked.
+    taken over those objectives only, whatever x and y are; the front plot over x and y); a
+    plain pair is read as (x, y), and is then what the hypervolume is over. An x or y that is
+    not a number per trial is a `UserError` before anything is written (`check_axes`); a plot
+    whose data is empty is skipped rather than drawn blank; a study with no trial gets none.
+    The frame may be the results store's (`trials_view` fills the plain columns); without
+    ``dense`` the baseline recorded in it is marked. Trials marked ``feasible`` 0 are drawn as
+    crosses and left off the front and the hypervolume.
     """
     df = trials_view(df)
     dense = dense if dense is not None else dense_of(df)
-    if x not in df.columns or y not in df.columns:
-        known = ", ".join(c for c in DEFAULT_DIRECTIONS if c in df.columns)
-        raise UserError(f"trials have no column {x if x not in df.columns else y!r}; plottable: {known or 'none'}")
+    objectives = [str(k) for k in directions] if isinstance(directions, Mapping) else [x, y]
+    check_axes(df, x, y, objectives)
+    if df.empty:
+        return {}
     out_dir = Path(out_dir)
     dirs = _directions(directions, x, y)
     written: dict[str, Path] = {}
@@ -254,7 +307,7 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
         kw = {"front": front_line(df, px, py, pair) if with_front else None, "dense": _dense_point(dense, px, py),
               "logx": log_scale(px, data[px].tolist()), "steps": "post" if pair[0] == "minimize" else "pre"}
         save(stem, _png(data, px, py, title, **kw), _html(data, px, py, title, **kw))
-    objectives = [name for name in dirs if name in df.columns]
+    objectives = [name for name in objectives if name in df.columns]
     hv = study_hypervolume(df.to_dict("records"), objectives, [dirs[n] for n in objectives],
                            reference=reference) if len(objectives) >= 2 else None
     if hv is not None:

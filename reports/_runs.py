@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 from snnprune.errors import UserError, first_line
 from snnprune.search._storage import check_exists, is_url, open_storage, redact, retried_failures
 
+from ._feasible import study_front
+
 __all__ = ["RunRef", "format_runs", "list_runs", "resolve_run", "storage_kind"]
 
 StorageKind = Literal["sqlite", "journal", "rdb"]
@@ -52,12 +54,16 @@ def storage_kind(spec: str) -> StorageKind:
 
 
 def _storage_in(folder: Path) -> str:
-    """The storage file of a run folder; the newer one when a run holds both."""
-    found = [folder / name for name in STORAGE_FILES if (folder / name).is_file()]
-    if not found:
+    """The storage file of a run folder: the one its ``study.json`` names (the search's own
+    choice, `search._rundir`); a folder from before it that holds both gets the SQLite one."""
+    from snnprune.search._rundir import storage_in_folder
+
+    spec = storage_in_folder(folder)
+    if spec is None:
         raise UserError(f"no study.db or journal.log in {folder}; give --storage URL --study NAME instead")
-    path = max(found, key=lambda p: p.stat().st_mtime)
-    return f"sqlite:///{path.resolve().as_posix()}" if path.name == "study.db" else str(path)
+    if spec.startswith("sqlite:///"):
+        return f"sqlite:///{Path(spec[len('sqlite:///'):]).resolve().as_posix()}"
+    return spec
 
 
 def study_names(spec: str) -> list[str]:
@@ -132,7 +138,7 @@ def summarize_study(spec: str, name: str) -> dict[str, Any]:
     names = list(study.metric_names or [])
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     accuracies = [v for v in (_value(t, "accuracy", names) for t in complete) if v is not None]
-    front = study.best_trials if complete else []
+    front = study_front(study)  # the search's own front: feasible trials only
     macs = [v for v in (_value(t, "macs", names) for t in front) if v is not None]
     moments = [m for t in trials for m in (t.datetime_complete, t.datetime_start) if m is not None]
     return {

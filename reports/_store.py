@@ -10,7 +10,9 @@ nesting of our user attributes. Tables:
   JSON (``hp``) and flattened (``hp_<name>``), every metric flattened (``m_<name>``), the dense
   network's metrics (``dense_<name>``), partial values of a stopped trial (``partial_<name>``),
   start/complete times, duration, ``stopped_at_rung``, ``fail_reason``, ``cache_hit``, artifact
-  paths (``artifact_<kind>``) and the whole config as JSON;
+  paths (``artifact_<kind>``), the whole config as JSON, the constraint violations (JSON list),
+  ``feasible`` (1/0, NULL without constraint values) and ``on_front`` (1 for the trials of
+  ``study.best_trials``, the front the search and every other command show: see `_feasible`);
 - ``curves``: per-epoch history (trial, phase, epoch, train_loss, val_accuracy, ...) where a trial
   recorded it (attribute ``history``), plus its rung checkpoints (phase ``rung``);
 - ``meta``: key -> JSON value: study, metric names, directions, value columns, space, sync time.
@@ -41,6 +43,8 @@ from optuna.trial import FrozenTrial
 from snnprune.errors import UserError
 from snnprune.search._storage import open_storage, redact
 
+from ._feasible import breaks_constraints, study_front
+
 __all__ = ["load_curves", "load_meta", "load_trials", "sync_store", "trial_row", "value_columns"]
 
 Row = dict[str, Any]
@@ -50,6 +54,7 @@ BASE_COLUMNS: dict[str, Any] = {
     "number": int, "state": str, "pruner": str, "sparsity_target": float, "model": str, "data": str,
     "seed": int, "hp": str, "datetime_start": str, "datetime_complete": str, "duration_s": float,
     "stopped_at_rung": int, "fail_reason": str, "cache_hit": int, "config": str, "artifacts": str,
+    "constraint_violation": str, "feasible": int, "on_front": int,
 }
 CURVE_COLUMNS: dict[str, Any] = {"trial": int, "phase": str, "epoch": int}
 _RUNG = re.compile(r"^rung_(\d+)$")
@@ -120,6 +125,8 @@ def trial_row(trial: FrozenTrial, columns: list[str]) -> Row:
         "fail_reason": _scalar(attrs.get("fail_reason")), "cache_hit": _scalar(attrs.get("cache_hit")),
         "config": json.dumps(config, sort_keys=True, default=str) if config else None,
         "artifacts": json.dumps(artifacts, sort_keys=True) if artifacts else None,
+        "constraint_violation": _scalar(attrs.get("constraint_violation")),
+        "feasible": int(not breaks_constraints(trial)) if trial.constraints else None,
     }
     values = trial.values or []
     partial = attrs.get("partial_values") if isinstance(attrs.get("partial_values"), list) else []
@@ -199,6 +206,9 @@ def sync_store(storage_spec: str, study_name: str, db_path: str | os.PathLike) -
     trials = study.get_trials(deepcopy=False)
     columns = value_columns(study.metric_names, len(study.directions))
     rows = [trial_row(t, columns) for t in trials]
+    front = {t.number for t in study_front(study)}
+    for row in rows:
+        row["on_front"] = int(row["number"] in front)
     curves = [row for t in trials for row in curve_rows(t, columns)]
     meta = {
         "study": study.study_name, "storage": redact(storage_spec),

@@ -37,16 +37,24 @@ def trials_view(df: pd.DataFrame) -> pd.DataFrame:
     `load_trials` keeps metrics as ``m_<name>`` (objective values under their own names, NULL
     for a trial stopped early) and the target as ``sparsity_target``; here ``accuracy``,
     ``sparsity``, ``macs``, ``test_accuracy``... hold the value, or the metric where the value is
-    missing, so a stopped trial still shows where it stood. Other columns pass through.
+    missing, so a stopped trial still shows where it stood, and ``target_sparsity`` the target.
+    The ``m_*`` and ``sparsity_target`` columns they came from are dropped: kept, trials.csv
+    showed every metric twice. A metric that is not a number (``firing_rates``, a dict) stays as
+    its JSON text. Other columns pass through; a view passes through unchanged.
     """
     out = df.copy()
     if "target_sparsity" not in out and "sparsity_target" in out:
-        out["target_sparsity"] = out["sparsity_target"]
-    for col in [c for c in out.columns if str(c).startswith("m_")]:
+        out = out.rename(columns={"sparsity_target": "target_sparsity"})
+    out = out.drop(columns=[c for c in ("sparsity_target",) if c in out])
+    metrics = [c for c in out.columns if str(c).startswith("m_")]
+    for col in metrics:
         name = str(col)[2:]
         metric = pd.to_numeric(out[col], errors="coerce")
-        out[name] = metric if name not in out else pd.to_numeric(out[name], errors="coerce").fillna(metric)
-    return out
+        if name in out:
+            out[name] = pd.to_numeric(out[name], errors="coerce").fillna(metric)
+        else:
+            out[name] = out[col] if (metric.isna() & out[col].notna()).any() else metric
+    return out.drop(columns=metrics)
 
 
 def dense_of(df: pd.DataFrame) -> dict[str, Any] | None:
@@ -60,10 +68,13 @@ def dense_of(df: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def write_trials_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """One row per trial; dict and list cells become JSON so the file reads back with pandas."""
+    """One row per trial; dict and list cells become JSON so the file reads back with pandas.
+
+    A study with no trial gives the header alone (a plain loop: ``.map(...).any()`` of an empty
+    datetime column raises)."""
     out = df.copy()
     for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, (dict, list, tuple))).any():
+        if any(isinstance(v, (dict, list, tuple)) for v in out[col]):
             out[col] = out[col].map(lambda v: json.dumps(v, sort_keys=True, default=str)
                                     if isinstance(v, (dict, list, tuple)) else v)
     return atomic_write_bytes(path, out.to_csv(index=False).encode())
@@ -125,19 +136,29 @@ def _states(df: pd.DataFrame) -> pd.Series:
     return df["state"].astype(str).str.upper().str.rsplit(".", n=1).str[-1]
 
 
+def _infeasible(df: pd.DataFrame) -> pd.Series:
+    """Complete trials marked ``feasible`` 0: they break the space's constraints."""
+    if "feasible" not in df:
+        return pd.Series(False, index=df.index)
+    return _states(df).eq("COMPLETE") & pd.to_numeric(df["feasible"], errors="coerce").eq(0)
+
+
 def _front(df: pd.DataFrame, metric_names: Sequence[str], directions: Sequence[str]) -> pd.DataFrame:
-    """The front rows: the ``on_front`` column when present, else computed over complete trials."""
+    """The front rows: the ``on_front`` column when present (the results store writes the
+    search's own front there), else computed over complete trials that meet the constraints."""
     if "on_front" in df:
         front = df[df["on_front"].fillna(False).astype(bool).to_numpy()]
+    elif not all(m in df for m in metric_names):
+        front = df.iloc[0:0]
     else:
-        done = df[_states(df).eq("COMPLETE").to_numpy()].dropna(subset=list(metric_names))
+        done = df[(_states(df).eq("COMPLETE") & ~_infeasible(df)).to_numpy()].dropna(subset=list(metric_names))
         mask = pareto_mask(done[list(metric_names)].to_numpy(dtype=float).tolist(), directions) if len(done) else []
         front = done[list(mask)] if len(done) else done
     first, sign = metric_names[0], directions[0] == "maximize"
     return front.sort_values(first, ascending=not sign) if first in front else front
 
 
-def _front_section(front: pd.DataFrame, dense: Mapping[str, Any] | None) -> list[str]:
+def _front_section(front: pd.DataFrame, dense: Mapping[str, Any] | None, empty: str) -> list[str]:
     rows = []
     for r in front.to_dict("records"):
         if not _present(r.get("macs_ratio")) and dense and _present(r.get("macs")) and dense.get("macs"):
@@ -146,7 +167,7 @@ def _front_section(front: pd.DataFrame, dense: Mapping[str, Any] | None) -> list
             r["target_sparsity"] = r.get("config_sparsity")
         rows.append([_fmt(r.get(col), col) for _, col in FRONT_COLUMNS])
     if not rows:
-        return ["No complete trial yet, so no front."]
+        return [empty]
     return _table([h for h, _ in FRONT_COLUMNS], rows)
 
 
@@ -183,9 +204,10 @@ def _dense_section(front: pd.DataFrame, dense: Mapping[str, Any] | None) -> list
 
 
 def _hv_section(hv: HypervolumeSummary | float | None, reference: Sequence[float] | None,
-                metric_names: Sequence[str]) -> list[str]:
+                metric_names: Sequence[str], infeasible: int) -> list[str]:
     if hv is None:
-        return ["No complete trial, so no hypervolume."]
+        return ["No complete trial meets the constraints, so no hypervolume." if infeasible else
+                "No complete trial, so no hypervolume."]
     if isinstance(hv, HypervolumeSummary):
         ref = ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(hv.objectives, hv.reference))
         return [f"Hypervolume {hv.hypervolume:.6g} (normalised: {hv.normalized:.4f} of the box between the "
@@ -208,16 +230,40 @@ def _plots_section(plots: Mapping[str, str | os.PathLike] | None, folder: Path) 
     return lines
 
 
+def _constraints_line(constraints: Sequence[str], infeasible: int, complete: int) -> list[str]:
+    """How many complete trials break the space's constraints (nothing without constraints)."""
+    if not constraints and not infeasible:
+        return []
+    named = "; ".join(constraints) or "the space's"
+    if not infeasible:
+        return [f"- constraints: {named}; every complete trial meets them"]
+    line = (f"- constraints: {named}; {infeasible} of {complete} complete trial(s) break them (infeasible: "
+            "left off the front and the hypervolume)")
+    return [line]
+
+
+def _no_front(trials: int, infeasible: int) -> str:
+    """Why the front is empty."""
+    if not trials:
+        return "No trial yet, so no front."
+    if infeasible:
+        return "No complete trial meets the constraints, so no front."
+    return "No complete trial yet, so no front."
+
+
 def write_report_md(df: pd.DataFrame, path: str | os.PathLike, *, study: str, metric_names: Sequence[str],
                     directions: Sequence[str], dense: Mapping[str, Any] | None = None,
                     reference: Sequence[float] | None = None,
                     hypervolume: HypervolumeSummary | float | None = None, top: int = 5,
-                    plots: Mapping[str, str | os.PathLike] | None = None) -> Path:
+                    plots: Mapping[str, str | os.PathLike] | None = None,
+                    constraints: Sequence[str] = ()) -> Path:
     """Write the Markdown summary of a study (see the module docstring); returns its path.
 
     Without ``hypervolume`` it is computed over the objectives, from ``reference`` if given,
     else from the default rule (nadir of complete trials + 10% of each range). Without
-    ``dense`` the baseline recorded in the frame (``dense_*`` columns) is used.
+    ``dense`` the baseline recorded in the frame (``dense_*`` columns) is used. Trials marked
+    ``feasible`` 0 break the space's ``constraints`` (their text, e.g. ``macs >= 50000``): the
+    report counts them and leaves them off the front and the hypervolume, as the search does.
     """
     names = [str(getattr(d, "name", d)).lower() for d in directions]
     if len(names) != len(metric_names):
@@ -227,17 +273,19 @@ def write_report_md(df: pd.DataFrame, path: str | os.PathLike, *, study: str, me
     dense = dense if dense is not None else dense_of(df)
     counts = _states(df).value_counts()
     front = _front(df, metric_names, names)
+    infeasible = int(_infeasible(df).sum())
     if hypervolume is None and all(m in df for m in metric_names):
         hypervolume = study_hypervolume(df.to_dict("records"), metric_names, names, reference=reference)
-    states = ", ".join(f"{int(n)} {s.lower()}" for s, n in counts.items()) or "none"
+    states = ", ".join(f"{int(n)} {s.lower()}" for s, n in counts.items()) or "no trial yet"
     lines = [f"# Pruning search report: {study}", "",
              f"- trials: {len(df)} ({states})",
              "- objectives: " + ", ".join(f"{m} ({d})" for m, d in zip(metric_names, names)),
+             *_constraints_line(constraints, infeasible, int(counts.get("COMPLETE", 0))),
              f"- Pareto front: {len(front)} trial(s)", "",
-             "## Pareto front", "", *_front_section(front, dense), "",
+             "## Pareto front", "", *_front_section(front, dense, _no_front(len(df), infeasible)), "",
              f"## Top configurations (by {'accuracy' if 'accuracy' in front else metric_names[0]})", "",
              *_top_section(front, metric_names, names, top), "",
              "## Dense baseline", "", *_dense_section(front, dense), "",
-             "## Hypervolume", "", *_hv_section(hypervolume, reference, metric_names), "",
+             "## Hypervolume", "", *_hv_section(hypervolume, reference, metric_names, infeasible), "",
              "## Plots", "", *_plots_section(plots, path.parent)]
     return atomic_write_bytes(path, ("\n".join(lines).rstrip() + "\n").encode())

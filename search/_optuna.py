@@ -91,29 +91,40 @@ class TrialFailed(Exception):
 
 
 def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampler:
-    """TPE, NSGA-II or random, seeded from the space; constraints read from user attributes.
+    """TPE, NSGA-II or random, seeded from the space (constraints: `record_constraints`).
 
     ``salt`` (the trials already in the study, plus a worker index) keeps a resumed study or
     a second worker from replaying the same parameters the seed gave the first time.
     """
-    def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-        return list(trial.user_attrs.get("constraint_violation", [0.0] * len(space.constraints))) or [0.0]
-
     seed = (int(space.seed) + 7919 * int(salt)) % (2**32)
-    kwargs: dict[str, Any] = {"seed": seed}
-    if space.constraints:
-        kwargs["constraints_func"] = constraints
     if space.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():
-        # Optuna 5 deprecates constraints_func for Trial.set_constraint, which only the process
-        # that runs the trial can call; with Ray the values reach the study through the searcher,
-        # as user attributes. The function still works; its warning went to every user, twice.
-        warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
-        if space.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(**kwargs)
-        return optuna.samplers.TPESampler(multivariate=True, group=True,
-                                          n_startup_trials=startup_trials(space.trials), **kwargs)
+    if space.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=startup_trials(space.trials),
+                                      seed=seed)
+
+
+def constraint_values(space: SearchSpace, metrics: dict[str, Any]) -> dict[str, float]:
+    """How far a trial breaks each constraint of the space (0 where it holds), keyed by its text.
+
+    Recorded on the trial with ``Trial.set_constraint`` (`record_constraints`), which Optuna 5's
+    samplers and ``best_trials`` read whatever the sampler: a sampler's ``constraints_func`` (what
+    this replaced) is deprecated, printed a warning per search, and random search had none, so
+    its front kept trials that broke the constraints.
+    """
+    out = {}
+    for c in space.constraints:
+        measured = float(metrics[c.metric])
+        out[str(c)] = 0.0 if c.holds(measured) else abs(measured - c.value) + 1e-9
+    return out
+
+
+def record_constraints(trial: optuna.Trial, violations: dict[str, float]) -> None:
+    """Store the constraint values on a running trial (and, for the reports, as a user attribute)."""
+    trial.set_user_attr("constraint_violation", list(violations.values()))
+    for key, value in violations.items():
+        trial.set_constraint(key, value)
 
 
 def startup_trials(trials: int) -> int:
@@ -192,9 +203,7 @@ def make_objective(space: SearchSpace, runtime: TrialRuntime, study_name: str):
         trial.set_user_attr("artifacts", result.artifacts)
         trial.set_user_attr("cache_hit", result.cache_hit)
         values = [float(metrics[name]) for name in space.metric_names]
-        trial.set_user_attr("constraint_violation", [
-            0.0 if c.holds(float(metrics[c.metric])) else abs(float(metrics[c.metric]) - c.value) + 1e-9
-            for c in space.constraints])
+        record_constraints(trial, constraint_values(space, metrics))
         if result.stopped_at is not None:
             trial.set_user_attr("stopped_at_rung", result.stopped_at)
             trial.set_user_attr("partial_values", values)

@@ -55,10 +55,12 @@ from ._optuna import (
     _finished,
     _jsonable,
     as_space,
+    constraint_values,
     make_runtime,
     make_sampler,
     open_study,
     quiet_optuna,
+    record_constraints,
     rung_scope,
     summarize,
     trial_config,
@@ -129,9 +131,7 @@ def _report(space: SearchSpace, result: Any, rungs: dict[str, list[float]]) -> d
     values = [float(metrics[name]) for name in space.metric_names]
     attrs: dict[str, Any] = {
         "metrics": metrics, "dense": result.dense, "artifacts": result.artifacts, "cache_hit": result.cache_hit,
-        "constraint_violation": [
-            0.0 if c.holds(float(metrics[c.metric])) else abs(float(metrics[c.metric]) - c.value) + 1e-9
-            for c in space.constraints],
+        "constraints": constraint_values(space, metrics),  # recorded by the searcher, as the Optuna backend does
         **rungs,
     }
     outcome = "complete"
@@ -214,8 +214,11 @@ def _searcher_class() -> type:
             elif error or not raw:
                 attrs.setdefault("fail_reason", "the Ray trial ended without a result: its worker died or "
                                                 "Tune stopped it; see its error.txt")
+            constraints = attrs.pop("constraints", None)
             for key, value in attrs.items():
                 ot_trial.set_user_attr(key, value)
+            if constraints:
+                record_constraints(ot_trial, constraints)
             outcome = "fail" if error else payload.get("outcome", "fail")
             if outcome == "complete":
                 self._ot_study.tell(ot_trial, payload["values"], state=TrialState.COMPLETE)

@@ -27,7 +27,8 @@ from ._pruners import parse_pruners
 from ._schema import (METRICS, OPS, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources, Rungs,
                       SearchSpace)
 
-__all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_yaml"]
+__all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_budget", "read_data", "read_model",
+           "read_objectives", "read_yaml"]
 
 TOP_KEYS = ("study", "model", "data", "budget", "pruners", "objectives", "constraints", "resources", "rungs",
             "sampler", "seed", "trials", "timeout")
@@ -122,14 +123,14 @@ def parse_space(mapping: Any, source: str = "<dict>") -> SearchSpace:
                          f"got {type(mapping).__name__}")
     raw = read_mapping(mapping, source, "")
     check_keys(raw, TOP_KEYS, source, "")
-    budget = _budget(raw.get("budget"), source)
+    budget = read_budget(raw.get("budget"), source)
     return SearchSpace(
         study=_study(raw.get("study"), source),
-        model=_model(raw.get("model"), source),
-        data=_data(raw.get("data"), source),
+        model=read_model(raw.get("model"), source),
+        data=read_data(raw.get("data"), source),
         budget=budget,
         pruners=parse_pruners(raw.get("pruners"), source),
-        objectives=_objectives(raw.get("objectives"), source),
+        objectives=read_objectives(raw.get("objectives"), source),
         constraints=_constraints(raw.get("constraints"), source),
         resources=_resources(raw.get("resources"), source),
         rungs=_rungs(raw.get("rungs"), budget.finetune_epochs, source),
@@ -153,8 +154,9 @@ def _study(raw: Any, source: str) -> str:
     return raw
 
 
-def _model(raw: Any, source: str) -> ModelSpec:
-    from snnprune.models import NEURONS, SURROGATES, list_models
+def read_model(raw: Any, source: str) -> ModelSpec:
+    """The ``model`` block of a space (or of an exported config: `snnprune apply` reads it here too)."""
+    from snnprune.models import MAX_WIDTH, NEURONS, SURROGATES, list_models
 
     block = read_mapping(raw, source, "model")
     check_keys(block, [f.name for f in dataclasses.fields(ModelSpec)], source, "model")
@@ -164,7 +166,8 @@ def _model(raw: Any, source: str) -> ModelSpec:
                      low_open=True)
     return ModelSpec(
         name=read_choice(block.get("name", d.name), list_models(), source, "model.name", "model"),
-        width=read_float(block.get("width", d.width), source, "model.width", low=0.0, low_open=True),
+        width=read_float(block.get("width", d.width), source, "model.width", low=0.0, low_open=True,
+                         high=MAX_WIDTH),
         T=read_int(block.get("T", d.T), source, "model.T", low=1, high=1000),
         neuron=neuron,
         tau=tau,
@@ -176,7 +179,8 @@ def _model(raw: Any, source: str) -> ModelSpec:
     )
 
 
-def _data(raw: Any, source: str) -> DataSpec:
+def read_data(raw: Any, source: str) -> DataSpec:
+    """The ``data`` block; shared with `snnprune apply` so a config and a space accept the same keys."""
     from snnprune.data import list_datasets
 
     block = read_mapping(raw, source, "data")
@@ -209,7 +213,8 @@ def _val_fraction(raw: Any, source: str) -> float:
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _budget(raw: Any, source: str) -> Any:
+def read_budget(raw: Any, source: str) -> Any:
+    """The ``budget`` block (epochs, batch size, learning rates); shared with `snnprune apply`."""
     from snnprune.engine import OPTIMIZERS
     from snnprune.pruners import Budget
 
@@ -243,7 +248,8 @@ def _list(raw: Any, source: str, key: str) -> list[Any]:
     return raw
 
 
-def _objectives(raw: Any, source: str) -> tuple[Objective, ...]:
+def read_objectives(raw: Any, source: str) -> tuple[Objective, ...]:
+    """The ``objectives`` list: names, or mappings with a direction; shared with `snnprune apply`."""
     items = _list(raw, source, "objectives")
     if not items:
         fail(source, "objectives", f"missing; name 1 to {MAX_OBJECTIVES} of {', '.join(METRICS)}")

@@ -24,7 +24,7 @@ from ._dists import CategoricalDist, Distribution, Fixed, categorical_problem, p
 if TYPE_CHECKING:
     from snnprune.pruners import HyperParam, PrunerSpec
 
-__all__ = ["check_sample", "parse_pruners", "sparsity_param"]
+__all__ = ["check_sample", "check_value", "parse_pruners", "sparsity_param"]
 
 _MAX_COMBINATIONS = 20_000
 
@@ -87,9 +87,9 @@ def parse_pruner(name: str, raw: Any, source: str, key: str) -> dict[str, Distri
 def _parse_one(raw: Any, hp: HyperParam, pruner: str, source: str, key: str) -> Distribution:
     dist = parse_distribution(raw, source, key, hp.type, log_default=hp.log)
     if isinstance(dist, Fixed):
-        return Fixed(_check_value(hp, dist.value, pruner, source, key))
+        return Fixed(check_value(hp, dist.value, pruner, source, key))
     if isinstance(dist, CategoricalDist):
-        choices = tuple(_check_value(hp, c, pruner, source, join(key, "choices")) for c in dist.choices)
+        choices = tuple(check_value(hp, c, pruner, source, join(key, "choices")) for c in dist.choices)
         problem = categorical_problem(choices)
         if problem is not None:
             fail(source, join(key, problem[0]), problem[1])
@@ -99,7 +99,7 @@ def _parse_one(raw: Any, hp: HyperParam, pruner: str, source: str, key: str) -> 
     return dist
 
 
-def _check_value(hp: HyperParam, value: Any, pruner: str, source: str, key: str) -> Any:
+def check_value(hp: HyperParam, value: Any, pruner: str, source: str, key: str) -> Any:
     """The value coerced to the hyperparameter's type, or the registry's one-line reason."""
     if hp.type in ("float", "int") and isinstance(value, bool):
         fail(source, key, f"{value!r} is not a number; {pruner} allows {hp.name} in {hp.range_text()}")

@@ -8,6 +8,7 @@ and create no store (no study.db, journal, results.db) anywhere under tmp_path.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,131 @@ def test_bad_input_is_one_line_exit_2_and_writes_no_store(name, tmp_path, capsys
         assert fragment.lower() in line.lower(), f"{fragment!r} not named in: {line}"
     created = {p for pattern in STORES for p in tmp_path.rglob(pattern)} - before
     assert not created, f"stores created: {sorted(map(str, created))}"
+
+
+def _recorded_run(tmp: Path) -> Path:
+    """runs/tiny: two complete trials as the search records them (a dict-valued firing_rates
+    metric, a config) and a failed one, written with Optuna alone (no training)."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from snnprune.search._storage import default_storage, open_storage
+
+    folder = tmp / "runs" / "tiny"
+    folder.mkdir(parents=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="tiny", storage=open_storage(default_storage(folder), heartbeat=False),
+                                directions=["maximize", "minimize"])
+    for acc, macs in ((0.9, 6e4), (0.8, 5e4)):
+        metrics = {"accuracy": acc, "test_accuracy": acc, "macs": macs, "sparsity": 0.5,
+                   "firing_rates": {"features.2": 0.1}}
+        study.add_trial(create_trial(values=[acc, macs], user_attrs={
+            "metrics": metrics, "config": {"pruner": "gmp", "sparsity": 0.5, "hyperparameters": {"lr": 0.1}}}))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "TrainingDiverged: nan"}))
+    return folder
+
+
+def _one_line_exit_2(argv: list[str], capsys) -> str:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, f"exit {code}; stderr: {err[-1500:]}"
+    assert lines[0].startswith("snnprune: error:") and "Traceback" not in err + out
+    return lines[0]
+
+
+@pytest.mark.parametrize("axis", [["--x", "firing_rates"], ["--x", "config"], ["--x", "pruner"], ["--x", "hp"],
+                                  ["--y", "fail_reason"]])
+def test_report_axis_that_is_not_a_number_is_one_line_and_writes_no_report(axis, tmp_path, capsys):
+    # bug: exit 0 with no pareto.* and no hypervolume.*, and an earlier pareto.png left beside it
+    folder = _recorded_run(tmp_path)
+    line = _one_line_exit_2(["report", str(folder), *axis], capsys)
+    assert f"column '{axis[1]}' is not a number per trial" in line and "plottable: accuracy, " in line
+    assert not [p.name for p in folder.iterdir() if p.suffix in (".png", ".html", ".md", ".csv")]
+
+
+@pytest.mark.parametrize("selection", [["--best", "accuracy>=."], ["--best", "accuracy>=1.2.3"],
+                                       ["--best", "accuracy>=e"], ["--best", "accuracy>=-"],
+                                       ["--best", "accuracy>=0.5", "--minimize", "firing_rates"]])
+def test_export_best_with_no_number_or_a_dict_metric_is_one_line(selection, tmp_path, capsys):
+    # bug: a ValueError / TypeError traceback, exit 1
+    folder = _recorded_run(tmp_path)
+    line = _one_line_exit_2(["export", str(folder), "--out", str(tmp_path / "exp"), *selection], capsys)
+    assert selection[-1] in line
+    assert not (tmp_path / "exp").exists()
+
+
+# -- core commands: width, seeds, checkpoints, diverging training -------------------------------
+# Each case: (argv maker, fragments the line names, fragments it must not contain).
+
+TRAIN = ["train", "-m", "cnn", "-d", "digits", "--width", "0.25", "--T", "2", "--subset", "100", "--epochs", "1",
+         "-q", "--out", "{tmp}/o"]
+
+
+def _with_model_file(kind: str, *args: str):
+    """Write ``{tmp}/saved.pt`` first: a dense checkpoint of width 1.0 (``dense``) or a compact
+    model (``compact``) of the digits cnn, then argv as in `_argv`."""
+    def make(tmp: Path) -> list[str]:
+        from snnprune.compaction import save_compact
+        from snnprune.engine import save_checkpoint
+        from snnprune.models import build_model
+
+        net = build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=2, width=1.0)
+        (save_checkpoint if kind == "dense" else save_compact)(tmp / "saved.pt", net)
+        return _argv(*args)(tmp)
+    return make
+
+
+def _with_folder(*args: str):
+    def make(tmp: Path) -> list[str]:
+        (tmp / "ckpt").mkdir()
+        return _argv(*args)(tmp)
+    return make
+
+
+WEIGHTS_ONLY_ADVICE = ["weights_only", "PyTorch 2.6", "Re-running"]
+CORE_CASES = {
+    "inspect --width inf": (_argv("inspect", "-m", "cnn", "-d", "digits", "--width", "inf"), ["width", "inf"], []),
+    "inspect --width 1e9": (_argv("inspect", "-m", "cnn", "-d", "digits", "--width", "1e9"), ["width", "16"], []),
+    "train --width nan": (_argv(*TRAIN, "--width", "nan"), ["width", "nan"], []),
+    "train --seed 2**63": (_argv(*TRAIN, "--seed", str(2**63)), ["--seed", str(2**63)], []),
+    "prune --seed 2**32": (_argv(*PRUNE, "--sparsity", "0.5", "--seed", str(2**32)), ["--seed"], []),
+    "--from a text file": (_with_files({"text.txt": b"hello\n"}, *PRUNE, "--sparsity", "0.5", "--from",
+                                       "{tmp}/text.txt"), ["text.txt", "not a torch checkpoint"], []),
+    "--from a YAML file": (_with_files({"y.yaml": b"a: 1\n"}, *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/y.yaml"),
+                           ["y.yaml", "not a torch checkpoint"], []),
+    "--from a pickle": (_with_files({"obj.pkl": pickle.dumps(object, protocol=4)},
+                                    *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/obj.pkl"),
+                        ["obj.pkl", "UnpicklingError"], WEIGHTS_ONLY_ADVICE),
+    "--from a folder": (_with_folder(*PRUNE, "--sparsity", "0.5", "--from", "{tmp}/ckpt"),
+                        ["ckpt", "is a folder"], ["does not exist"]),
+    "--from another width": (_with_model_file("dense", *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/saved.pt"),
+                             ["saved.pt", "features.0.weight", "32x1x3x3", "8x1x3x3", "width=1.0", "width=0.25"], []),
+    "--from a compact model": (_with_model_file("compact", *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/saved.pt"),
+                               ["saved.pt", "compact model", "load_compact"], []),
+    "train diverges": (_argv(*TRAIN, "--lr", "1e38", "--json"), ["training diverged", "loss became", "lower --lr"], []),
+    "prune fine-tuning diverges": (_argv(*PRUNE, "--sparsity", "0.5", "--epochs", "0", "--prune-epochs", "0",
+                                         "--finetune-lr", "1e38", "--json"),
+                                   ["training diverged", "--finetune-lr"], []),
+}
+
+
+@pytest.mark.parametrize("name", list(CORE_CASES))
+def test_core_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
+    make_argv, fragments, absent = CORE_CASES[name]
+    argv = make_argv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    print(name, "->", err.strip())
+
+    lines = err.strip().splitlines()
+    assert code == 2, f"exit {code}; stderr: {err[-1500:]}"
+    assert len(lines) == 1, f"{len(lines)} lines on stderr: {err[-1500:]}"
+    assert lines[0].startswith("snnprune: error:"), lines[0]
+    assert "Traceback" not in err and not out.strip(), out[-500:]
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not named in: {lines[0]}"
+    for fragment in absent:
+        assert fragment.lower() not in lines[0].lower(), f"{fragment!r} shown in: {lines[0]}"

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from snnprune._version import __version__
-from snnprune.errors import Interrupted, UserError
+from snnprune.errors import Interrupted, TrainingDiverged, UserError
 
 __all__ = ["cli", "emit", "main"]
 
@@ -28,6 +28,18 @@ def cli() -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+#: What to lower when a command's training diverges; commands not named get the generic advice.
+_DIVERGED_HINTS = {"train": "lower --lr", "prune": "lower --lr or --finetune-lr"}
+
+
+def _diverged(exc: TrainingDiverged, argv: Sequence[str]) -> str:
+    """The one line for a run whose loss became NaN/inf: a user's setting (usually the learning
+    rate), not a bug, so no traceback; the hint names the flags of the command that ran."""
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    hint = _DIVERGED_HINTS.get(command, "lower the learning rate")
+    return f"training diverged ({_one_line(str(exc))}); {hint}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except UserError as exc:
         click.echo(f"snnprune: error: {_one_line(str(exc))}", err=True)
+        return 2
+    except TrainingDiverged as exc:  # a RuntimeError: a search records it as a failed trial
+        click.echo(f"snnprune: error: {_diverged(exc, sys.argv[1:] if argv is None else argv)}",
+                   err=True)
         return 2
     except Interrupted as exc:
         click.echo(f"\nsnnprune: {_one_line(str(exc))}", err=True)

@@ -9,9 +9,13 @@ from typing import Any
 
 import click
 
+from snnprune._seeds import MAX_SEED
 from snnprune.errors import UserError, make_folder
 
-__all__ = ["json_option", "model_options", "out_folder", "training_options"]
+__all__ = ["SEED", "json_option", "model_options", "out_folder", "training_options"]
+
+#: --seed: the range every seed consumer accepts (see `snnprune._seeds`), checked by click.
+SEED = click.IntRange(0, MAX_SEED)
 
 F = Callable[..., Any]
 
@@ -43,7 +47,7 @@ training_options = _stack(
     click.option("--batch-size", type=int, default=64, show_default=True),
     click.option("--lr", type=float, default=0.1, show_default=True),
     click.option("--optimizer", default="sgd", show_default=True, help="sgd | adam"),
-    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--seed", type=SEED, default=0, show_default=True),
     click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]"),
     click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
 )

@@ -11,7 +11,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import json_option, model_options, out_folder, subset_value
+from ._options import SEED, json_option, model_options, out_folder, subset_value
 
 __all__ = ["parse_assignments"]
 
@@ -67,7 +67,7 @@ def pruners_cmd(as_json: bool) -> None:
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--finetune-lr", type=float, default=0.02, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--out", type=click.Path(), default=None, help="Run folder (default runs/prune-PRUNER-MODEL-DATASET-sSEED).")

@@ -25,7 +25,7 @@ def _study(target: str | None, storage: str | None, study: str | None):
     try:
         handle = optuna.load_study(study_name=ref.study, storage=open_storage(ref.storage, heartbeat=False))
     except KeyError:
-        raise UserError(f"no study {ref.study!r} in {ref.display}") from None
+        raise UserError(f"no study {ref.study!r} in {ref}") from None  # RunRef's str redacts passwords
     return handle, ref
 
 
@@ -63,15 +63,18 @@ def export_cmd(run_dir: str | None, storage: str | None, study: str | None, pare
 @click.option("--quiet", "-q", is_flag=True)
 @json_option
 def apply_cmd(config: str, out: str | None, device: str, quiet: bool, as_json: bool) -> None:
-    """Re-run an exported configuration and compare with the figures it was exported with."""
-    from snnprune.reports import apply_config
+    """Re-run an exported configuration (its config.yaml, or the trial's folder) and compare with
+    the figures it was exported with."""
+    from snnprune.reports import apply_config, load_config
 
+    load_config(config)  # a bad config is one line before --out is created or anything trains
     if out:
         out_folder(out)
     report = apply_config(config, out=out, device=device, quiet=quiet or as_json)
     m = report["metrics"]
-    lines = [f"re-ran {config}: test accuracy {m['test_accuracy']:.4f}, sparsity {m['sparsity']:.4f}, "
-             f"MACs/step {m['macs']:,}"]
+    first = (f"re-ran {report['config']}: test accuracy {m['test_accuracy']:.4f}, sparsity {m['sparsity']:.4f}, "
+             f"MACs/step {m['macs']:,}")
+    lines = [first]
     if "reference" in report:
         ref = report["reference"]
         lines.append(f"  exported with: test accuracy {ref.get('test_accuracy')}, MACs {ref.get('macs')}; "

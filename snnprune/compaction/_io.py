@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprune.engine import atomic_torch_save, read_checkpoint
+from snnprune.engine import atomic_torch_save, read_checkpoint, state_mismatch
 from snnprune.errors import UserError, first_line
 from snnprune.models import SpikingNet, build_model, seeded
 
@@ -77,11 +77,18 @@ def _rebuild(payload: dict[str, Any], path: Path) -> SpikingNet:
 
 
 def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        first = first_line(exc)
-        raise UserError(f"{path} does not fit its model: {first[:160]}") from None
+    """The saved weights into the model rebuilt from the same file; a mismatch names the first
+    differing key and its two shapes (the file is corrupt or was edited)."""
+    if not isinstance(state, dict):
+        raise UserError(f"{path} is corrupt (state_dict is a {type(state).__name__})")
+    reason = state_mismatch(model, state)
+    if reason is None:
+        try:
+            model.load_state_dict(state)
+            return
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            reason = first_line(exc)[:160]
+    raise UserError(f"{path} does not fit its model: {reason}")
 
 
 def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:

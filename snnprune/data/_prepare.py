@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 import torch
 
+from snnprune._seeds import check_seed
 from snnprune.data._info import DatasetInfo
 from snnprune.data._split import DataSplits, Split
 from snnprune.errors import UserError
@@ -47,8 +48,7 @@ def check_args(subset: int | float | None, val_fraction: float, seed: int) -> No
         or not (0.0 <= float(val_fraction) <= 0.5)
     ):
         raise UserError(f"val_fraction must be a number in [0, 0.5], got {val_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    check_seed(seed)
 
 
 def stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
 from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, read_checkpoint,
-                          save_checkpoint)
+                          save_checkpoint, state_mismatch)
 from ._device import autocast, resolve_device
+from ._inputs import check_split
 from ._loop import Batches, FitResult, evaluate, fit, reset_states
 from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
 
@@ -22,6 +23,7 @@ __all__ = [
     "atomic_torch_save",
     "atomic_write_bytes",
     "autocast",
+    "check_split",
     "evaluate",
     "fit",
     "load_checkpoint",
@@ -31,4 +33,5 @@ __all__ = [
     "reset_states",
     "resolve_device",
     "save_checkpoint",
+    "state_mismatch",
 ]

@@ -20,10 +20,12 @@ from spikingjelly.activation_based import functional as sj_functional
 from torch import nn
 from tqdm.auto import tqdm
 
+from snnprune._seeds import check_seed
 from snnprune.errors import TrainingDiverged, UserError
 
 from ._callbacks import Callback, CallbackList, FitContext
 from ._device import autocast, resolve_device
+from ._inputs import check_split
 from ._optim import make_optimizer, make_scheduler
 
 __all__ = ["Batches", "FitResult", "evaluate", "fit", "reset_states"]
@@ -62,6 +64,7 @@ def reset_states(model: nn.Module) -> None:
 def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
              device: str | torch.device | None = "auto", amp: bool = True) -> dict[str, float]:
     """Accuracy and mean cross-entropy over a split, in eval mode, without gradients."""
+    check_split(model, split, "evaluate", "data.test")
     dev = resolve_device(device)
     model.to(dev)
     was_training = model.training
@@ -79,7 +82,13 @@ def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
             "samples": n}
 
 
-def _check_fit_args(epochs: int, batch_size: int, max_steps: int | None) -> None:
+def _check_fit_args(model: nn.Module, train: Batches, val: Batches | None, epochs: int,
+                    batch_size: int, max_steps: int | None, seed: int) -> None:
+    """Every argument a user may get wrong, one line each, before the model moves or trains."""
+    check_split(model, train, "fit")
+    if val is not None:
+        check_split(model, val, "fit (val=)", "data.val")
+    check_seed(seed)
     if int(epochs) != epochs or epochs < 1:
         raise UserError(f"epochs must be an integer >= 1, got {epochs!r}")
     if int(batch_size) != batch_size or batch_size < 1:
@@ -118,7 +127,7 @@ def fit(
     which compressors patch); the output is then not seen and train accuracy is not tracked.
     Raises `TrainingDiverged` when the loss turns NaN or infinite.
     """
-    _check_fit_args(epochs, batch_size, max_steps)
+    _check_fit_args(model, train, val, epochs, batch_size, max_steps, seed)
     dev = resolve_device(device)
     model.to(dev)
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnprune.engine import check_split
+
 from ._activity import ActivityStats, measure_activity
 from ._static import LayerCount, count_layers
 
@@ -58,6 +60,8 @@ def measure(model: nn.Module, data: Any | None = None, *, input_shape: tuple[int
             reference_weights: int | None = None, max_batches: int = 4, batch_size: int = 128,
             device: str | torch.device | None = "auto") -> ModelMetrics:
     """Static counts always; firing rates, SOPs and energy when ``data`` (a split) is given."""
+    if data is not None:
+        check_split(model, data, "measure", "data.test")
     layers = count_layers(model, input_shape)
     weights = sum(layer.weights for layer in layers)
     nonzero = sum(layer.nonzero for layer in layers)

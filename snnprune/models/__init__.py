@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._base import ChannelGroup, SpikingNet
-from ._factory import MODELS, build_model, count_parameters, list_models, seeded
+from ._factory import MAX_WIDTH, MODELS, build_model, check_width, count_parameters, list_models, seeded
 from ._neurons import (
     NEURONS,
     SURROGATES,
@@ -19,6 +19,7 @@ from ._resnet import BasicBlock
 __all__ = [
     "BasicBlock",
     "ChannelGroup",
+    "MAX_WIDTH",
     "MODELS",
     "NEURONS",
     "PotentialRecorder",
@@ -26,6 +27,7 @@ __all__ = [
     "SURROGATES",
     "SpikingNet",
     "build_model",
+    "check_width",
     "count_parameters",
     "input_shape_of",
     "is_spiking",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from collections.abc import Callable, Iterator
 from functools import partial
 
 import torch
 from torch import nn
 
+from snnprune._seeds import check_seed
 from snnprune.errors import UserError
 
 from ._base import SpikingNet
@@ -16,7 +19,14 @@ from ._cnn_vgg import CNN_CFG, VGG11_CFG, VGG16_CFG, PlainSNN
 from ._neurons import NEURONS, SURROGATES, make_neuron
 from ._resnet import ResNet19
 
-__all__ = ["MODELS", "build_model", "count_parameters", "list_models", "seeded"]
+__all__ = ["MAX_WIDTH", "MODELS", "build_model", "check_width", "count_parameters", "list_models",
+           "seeded"]
+
+#: Largest width multiplier `build_model` accepts. At 16, VGG-16's widest convs have 8192
+#: channels (~600 M weights each, ~15 GB for the network): already more than any machine this
+#: tool targets trains, while every width the spaces, benches and papers use (0.125 to 2) fits.
+#: Beyond it a typo such as 1e9 would ask for terabytes or overflow the channel count.
+MAX_WIDTH = 16.0
 
 Builder = Callable[..., SpikingNet]
 
@@ -33,6 +43,16 @@ def list_models() -> list[str]:
     return list(MODELS)
 
 
+def check_width(width: object) -> float:
+    """``width`` as a float in (0, MAX_WIDTH], else a one-line `UserError` (a string, NaN or
+    inf would otherwise fail as a TypeError or OverflowError while the layers are built)."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Real):
+        raise UserError(f"width must be a number, got {type(width).__name__} {width!r}")
+    if not (math.isfinite(width) and 0 < width <= MAX_WIDTH):
+        raise UserError(f"width must be a finite number in (0, {MAX_WIDTH:g}], got {width!r}")
+    return float(width)
+
+
 def _check(name: str, num_classes: int, in_channels: int, image_size: int, T: int,
            width: float, neuron: str, surrogate: str, tau: float, alpha: float) -> None:
     if name not in MODELS:
@@ -45,8 +65,7 @@ def _check(name: str, num_classes: int, in_channels: int, image_size: int, T: in
                          ("image_size", image_size), ("T", T)):
         if int(value) != value or value < 1:
             raise UserError(f"{label} must be a positive integer, got {value!r}")
-    if not width > 0:
-        raise UserError(f"width must be > 0, got {width!r}")
+    check_width(width)
     if neuron == "lif" and not tau > 1.0:
         raise UserError(f"tau must be > 1 for a LIF neuron, got {tau!r}")
     if not alpha > 0:
@@ -98,6 +117,7 @@ def count_parameters(model: nn.Module) -> int:
 def seeded(seed: int) -> Iterator[None]:
     """Seed torch's generator for what runs inside (weight init), then restore the caller's
     state: library code owns its randomness and leaves the global RNG as it found it."""
+    seed = check_seed(seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(seed)
         yield

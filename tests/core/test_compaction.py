@@ -240,3 +240,11 @@ def test_sparse_round_trip_at_90_percent(tmp_path):
     assert ratio < 0.5
     with pytest.raises(UserError, match="snnprune-sparse/1"):
         load_sparse(dense)
+
+
+def test_load_compact_and_load_sparse_on_a_folder_say_it_is_a_folder(tmp_path):
+    from snnprune.compaction import load_sparse
+
+    for load in (load_compact, load_sparse):
+        with pytest.raises(UserError, match="is a folder, not a checkpoint file"):
+            load(tmp_path)

@@ -385,3 +385,16 @@ def test_never_imports_torchvision() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=120)
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**70, 1.0, "3", True])
+def test_load_dataset_rejects_a_seed_out_of_range(seed) -> None:
+    """2**70 used to reach numpy/torch and fail there with an overflow traceback."""
+    with pytest.raises(UserError, match="seed must be an integer in \\[0, 4294967295\\]") as exc:
+        load_dataset("digits", seed=seed)
+    assert_one_line_user_error(exc)
+
+
+def test_load_dataset_accepts_the_largest_seed() -> None:
+    data = load_dataset("digits", subset=100, seed=2**32 - 1)
+    assert len(data.train) + len(data.val) == 100

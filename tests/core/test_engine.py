@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
@@ -129,3 +130,95 @@ def test_corrupt_or_missing_checkpoint_is_a_user_error(tmp_path, tiny_cnn):
 def test_public_api_is_exported():
     for name in ("build_model", "load_dataset", "fit", "evaluate", "measure", "save_checkpoint"):
         assert callable(getattr(snnprune, name))
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"hello\n", "KeyError"),  # was a bare KeyError: 101
+    (b"a: 1\n", "IndexError"),  # was a bare IndexError: pop from empty list
+    (pickle.dumps(object, protocol=4), "UnpicklingError: Unsupported"),
+])
+def test_any_unreadable_file_is_one_line_without_torchs_advice(tmp_path, content, reason):
+    path = tmp_path / "file.pt"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="not a torch checkpoint") as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert reason in message and "\n" not in message
+    for advice in ("weights_only", "PyTorch 2.6", "Re-running", "torch.load"):
+        assert advice not in message
+
+
+def test_a_folder_is_not_a_checkpoint_file(tmp_path):
+    with pytest.raises(UserError, match="is a folder, not a checkpoint file"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_of_another_width_names_the_key_the_shapes_and_the_build_args(tmp_path, tiny_cnn):
+    other = save_checkpoint(tmp_path / "other.pt", tiny_cnn(width=1.0))
+    with pytest.raises(UserError) as info:
+        load_checkpoint(other, tiny_cnn(width=0.5))
+    message = str(info.value)
+    assert "features.0.weight is 32x1x3x3 in the file but 16x1x3x3 in the model" in message
+    assert "built for cnn (width=1.0), this model is cnn (width=0.5)" in message
+
+
+def test_a_checkpoint_with_a_missing_or_unexpected_key_names_it(tmp_path, tiny_cnn):
+    path = save_checkpoint(tmp_path / "ck.pt", tiny_cnn())
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["extra.weight"] = torch.zeros(1)
+    torch.save(payload, path)
+    with pytest.raises(UserError, match="extra.weight is in the file but not in the model"):
+        load_checkpoint(path, tiny_cnn())
+    del payload["state_dict"]["classifier.1.bias"]
+    torch.save(payload, path)
+    with pytest.raises(UserError, match="classifier.1.bias is missing from the file"):
+        load_checkpoint(path, tiny_cnn())
+
+
+def test_load_checkpoint_on_a_compact_model_points_to_load_compact(tmp_path, tiny_cnn):
+    from snnprune.compaction import save_compact
+
+    path = save_compact(tmp_path / "small.pt", tiny_cnn())
+    with pytest.raises(UserError, match="is a compact model .*load it with snnprune.load_compact"):
+        load_checkpoint(path)
+
+
+def _other_shape_model():
+    return snnprune.build_model("cnn", num_classes=10, in_channels=3, image_size=32, T=2, width=0.25)
+
+
+@pytest.mark.parametrize("call", ["fit", "evaluate", "measure", "run_pruning"])
+def test_data_of_another_shape_names_both_shapes(digits, call):
+    """Was torch's 'expected input[64, 1, 8, 8] to have 3 channels' from the first forward."""
+    from snnprune.pruners import run_pruning
+
+    net = _other_shape_model()
+    calls = {
+        "fit": lambda: fit(net, digits.train, max_steps=1, quiet=True),
+        "evaluate": lambda: evaluate(net, digits.test),
+        "measure": lambda: snnprune.measure(net, digits.test),
+        "run_pruning": lambda: run_pruning("gmp", net, digits, sparsity=0.5),
+    }
+    with pytest.raises(UserError, match=f"^{call}: the model \\(cnn\\) was built for 3x32x32 images .* "
+                                        "the data holds 1x8x8 images") as info:
+        calls[call]()
+    assert "in_channels=3, image_size=32" in str(info.value)
+
+
+def test_the_wrong_kind_of_data_says_what_to_pass(digits, tiny_cnn):
+    from snnprune.pruners import run_pruning
+
+    with pytest.raises(UserError, match="fit expects a Split such as data.train, got DataSplits"):
+        fit(tiny_cnn(), digits, quiet=True)
+    with pytest.raises(UserError, match="evaluate expects a Split such as data.test, got DataSplits"):
+        evaluate(tiny_cnn(), digits)
+    with pytest.raises(UserError, match="measure expects a Split such as data.test, got DataSplits"):
+        snnprune.measure(tiny_cnn(), digits)
+    with pytest.raises(UserError, match="run_pruning expects DataSplits .*got Split"):
+        run_pruning("gmp", tiny_cnn(), digits.train, sparsity=0.5)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64])
+def test_fit_rejects_a_seed_out_of_range(digits, tiny_cnn, seed):
+    with pytest.raises(UserError, match="seed must be an integer"):
+        fit(tiny_cnn(), digits.train, max_steps=1, seed=seed, quiet=True)

@@ -109,3 +109,33 @@ def test_recorder_rejects_a_non_neuron():
     net = build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=2)
     with pytest.raises(UserError):
         PotentialRecorder(net, ["features.0"], lambda *_: None)
+
+
+@pytest.mark.parametrize("width,message", [
+    (float("inf"), "finite number in \\(0, 16\\]"),
+    (1e9, "finite number in \\(0, 16\\]"),
+    (17, "finite number in \\(0, 16\\]"),
+    (float("nan"), "finite number"),
+    ("x", "width must be a number, got str"),
+    (None, "width must be a number, got NoneType"),
+])
+def test_width_must_be_a_finite_number_up_to_the_bound(width, message):
+    """inf overflowed in `scaled`, 1e9 asked for a terabyte and 'x' was a TypeError."""
+    with pytest.raises(UserError, match=message) as info:
+        build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=2, width=width)
+    assert "\n" not in str(info.value)
+
+
+def test_the_widest_width_is_accepted():
+    from snnprune.models import MAX_WIDTH, check_width
+
+    assert check_width(MAX_WIDTH) == MAX_WIDTH and check_width(1) == 1.0
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64, 1.5, "0"])
+def test_seeded_rejects_a_seed_out_of_range(seed):
+    """torch.manual_seed(2**64) is an 'Overflow when unpacking long long' traceback."""
+    with pytest.raises(UserError, match="seed must be an integer in \\[0, 4294967295\\]"), seeded(seed):
+        pass
+    with seeded(2**32 - 1):
+        pass

@@ -42,3 +42,28 @@ def test_a_space_with_constraints_prints_no_optuna_deprecation_warning(space_dic
         warnings.simplefilter("always")
         make_sampler(space)
     assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
+def test_trials_that_break_a_constraint_are_off_the_front_with_every_sampler(tmp_path, space_dict, sampler,
+                                                                              monkeypatch):
+    """The bug: random search had no constraints function, so Optuna never saw the constraint
+    values and its front kept trials that broke them (`runs`, `report`, `export --pareto` too)."""
+    import optuna
+
+    from snnprune.search import _optuna as backend
+    from snnprune.search import make_objective, make_runtime, open_study
+    from snnprune.search._trial import TrialResult
+    from snnprune.spaces import parse_space
+
+    space = parse_space({**space_dict(), "constraints": ["macs <= 1000"], "sampler": sampler}, source="<t>")
+    figures = iter([(0.95, 5000.0), (0.8, 500.0), (0.99, 8000.0)])  # unconstrained, all three on the front
+    monkeypatch.setattr(backend, "run_trial", lambda config, runtime, **kw: TrialResult(
+        config=config, metrics=dict(zip(("accuracy", "macs"), next(figures)))))
+    study = open_study(space, f"sqlite:///{tmp_path / 's.db'}")
+    study.optimize(make_objective(space, make_runtime(space, tmp_path), space.study), n_trials=3)
+    assert [t.number for t in study.best_trials] == [1]
+    broken = study.trials[0]
+    assert broken.constraints == {"macs <= 1000": pytest.approx(4000.0)}
+    assert broken.user_attrs["constraint_violation"] == [pytest.approx(4000.0)]
+    assert optuna.load_study(study_name=space.study, storage=f"sqlite:///{tmp_path / 's.db'}").best_trials[0].number == 1

@@ -102,3 +102,13 @@ def test_a_rerun_after_deleting_the_study_stops_nothing_on_the_old_rung_records(
     (tmp_path / "study.db").unlink()
     second = optimize(space, run_dir=tmp_path, trials=3, quiet=True)
     assert (second["complete"], second["pruned"]) == (first["complete"], first["pruned"])
+
+
+def test_report_and_runs_read_the_storage_the_folder_serves_not_the_newest_file(tmp_path, tiny_space):
+    """Before, `report` and `runs` took the newer of study.db and journal.log, which after the fork
+    bug was the second study; the folder's study.json now names the one it serves."""
+    from snnprune.reports import resolve_run
+
+    _study_in(tmp_path, tiny_space(), resolve_storage(tmp_path, None))
+    (tmp_path / "journal.log").write_text("")  # a newer, stray journal
+    assert resolve_run(str(tmp_path)).storage.startswith("sqlite:///")

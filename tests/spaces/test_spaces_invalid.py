@@ -117,6 +117,7 @@ CASES: list[tuple[str, tuple[Any, ...], Any, str, tuple[str, ...]]] = [
     ("rung-epochs-empty-string", ("rungs", "epochs"), "", "rungs.epochs", ()),
     ("tau-lif", ("model", "tau"), 1.0, "model.tau", ()),
     ("width-zero", ("model", "width"), 0, "model.width", ()),
+    ("width-huge", ("model", "width"), 100, "model.width", ()),  # every trial failed on it
     ("epochs-negative", ("budget", "prune_epochs"), -1, "budget.prune_epochs", ()),
     ("batch-size-zero", ("budget", "batch_size"), 0, "budget.batch_size", ()),
 ]
