@@ -4,8 +4,10 @@ Gradual magnitude pruning on Zhu & Gupta's cubic schedule; at each pruning step 
 s_t and regeneration ratio r the weights are first pruned by |W| to s_t + r (1 - s_t), then
 G = r (1 - s_t) N of the pruned weights come back, ranked by the criticality of their
 post-synaptic channel (ties by |W|), so exactly (1 - s_t) N stay. The classifier is pruned by
-magnitude only. r = 0 is GMP, registered as `gmp`. Regeneration by gradient (|dL/dW_eff|, the
-dense gradient) or at random are the paper's ablations (option ``regen``).
+magnitude only, so the over-pruning and the regrowth both run over the layers that can be
+regenerated (see `CriticalityUnstructuredPruner.prune_to`). r = 0 is GMP, registered as `gmp`.
+Regeneration by gradient (|dL/dW_eff|, the dense gradient) or at random are the paper's
+ablations (option ``regen``).
 """
 
 from __future__ import annotations
@@ -122,14 +124,52 @@ class CriticalityUnstructuredPruner(SNNPruner):
     # --- one pruning step --------------------------------------------------------------------
     @torch.no_grad()
     def prune_to(self, target: float) -> None:
-        """Prune by magnitude to s' = s + r (1 - s), then regenerate back to s."""
+        """Prune by magnitude to s, over-prune the regenerable layers, then regenerate back to s.
+
+        Over-pruning and regrowth must cover the same layers. Pruning globally to
+        s' = s + r (1 - s) over every layer, classifier included, left the classifier's extra
+        cuts unrecoverable (it is never regrown): the step then ended above s, and at s = 0 it
+        pruned anyway. So the classifier is pruned by magnitude only, at s, in the same global
+        ranking as GMP, and eq. 7 runs on the other layers: of the M weights they keep at s, the
+        r M smallest go and r M come back by criticality; exactly (1 - s) N stay.
+        """
         weights = {n: (self.param(n) * self.mask(n)).abs() for n in self.layers}
-        total = sum(w.numel() for w in weights.values())
-        temp = min(target + self.r * (1.0 - target), 1.0)
-        keep = select_top(weights, temp, scope="global", min_keep=1)
-        regrow = int(round((1.0 - target) * total)) - sum(int(k.sum()) for k in keep.values())
-        if regrow > 0:
-            keep = self._regenerate(keep, weights, regrow)
+        keep = select_top(weights, target, scope="global", min_keep=1)
+        regenerated = 0
+        if self.r > 0:
+            names = self._regenerable()
+            keep, dropped = self._overprune(keep, weights, names)
+            if dropped > 0:
+                keep, regenerated = self._regenerate(keep, weights, dropped, names)
+        self._apply(keep)
+        self.events.append({"step": self.step, "sparsity": self._mask_sparsity(), "regenerated": regenerated})
+        if self.crit is not None:
+            self.crit.reset()
+        if self.grads is not None:
+            self.grads.reset()
+
+    def _regenerable(self) -> list[str]:
+        """The layers regeneration may act on: all but the magnitude-only ones (every layer when
+        no layer has a post-synaptic neuron, so that r still means something)."""
+        return [n for n in self.layers if n not in self.magnitude_only] or list(self.layers)
+
+    def _overprune(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
+                   names: list[str]) -> tuple[dict[str, torch.Tensor], int]:
+        """Drop the fraction r of the weights ``names`` keep at s, smallest |W| first (global over
+        ``names``, every layer keeping one): the temporary sparsity s' of eq. 7 taken over the
+        layers that can be regrown, so the regrowth can always make up what was dropped.
+        Returns the new keep-masks and how many weights were dropped."""
+        survivors = sum(int(keep[n].sum()) for n in names)
+        budget = survivors - round(self.r * survivors)
+        scores = {n: weights[n].float().masked_fill(~keep[n], -float("inf")) for n in names}
+        size = sum(s.numel() for s in scores.values())
+        kept = select_top(scores, 1.0 - budget / size, scope="global", min_keep=1)
+        kept = {n: kept[n] & keep[n] for n in names}
+        return {**keep, **kept}, survivors - sum(int(k.sum()) for k in kept.values())
+
+    def _apply(self, keep: dict[str, torch.Tensor]) -> None:
+        """Set the masks; weights masked before and kept now restart at zero (or their old
+        value) with no momentum, so a stale optimizer state does not carry them off."""
         for name, k in keep.items():
             revived = k & (self.mask(name) == 0)
             if revived.any():
@@ -137,17 +177,16 @@ class CriticalityUnstructuredPruner(SNNPruner):
                     self.param(name)[revived] = 0
                 self.reset_momentum(name, revived)
             self.set_mask(name, k)
-        self.events.append({"step": self.step, "sparsity": target, "regenerated": max(regrow, 0)})
-        if self.crit is not None:
-            self.crit.reset()
-        if self.grads is not None:
-            self.grads.reset()
+
+    def _mask_sparsity(self) -> float:
+        """The sparsity the masks have now, over every target layer (what the event reports)."""
+        total = sum(self.mask(n).numel() for n in self.layers)
+        return 1.0 - sum(int((self.mask(n) != 0).sum()) for n in self.layers) / max(1, total)
 
     def _regenerate(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
-                    count: int) -> dict[str, torch.Tensor]:
-        names = [n for n in self.layers if n not in self.magnitude_only]
-        if not names:
-            names = list(self.layers)
+                    count: int, names: list[str]) -> tuple[dict[str, torch.Tensor], int]:
+        """Bring back the ``count`` pruned weights of ``names`` with the highest regeneration
+        score, ties by |W|. Returns the keep-masks and how many came back (the event's G)."""
         primary, secondary, candidates = [], [], []
         for n in names:
             w = weights[n]
@@ -166,7 +205,7 @@ class CriticalityUnstructuredPruner(SNNPruner):
             size = keep[n].numel()
             out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
             offset += size
-        return out
+        return out, int(chosen.sum())
 
     def _regen_score(self, name: str, w: torch.Tensor) -> torch.Tensor:
         if self.regen == "random":

@@ -24,11 +24,11 @@ def _hyperparameters(name: str) -> dict:
     return {k: v for k, v in FAST.items() if k in names}
 
 
-def _run(name: str, digits, tiny_cnn, seed: int = 0):
+def _run(name: str, digits, tiny_cnn, seed: int = 0, sparsity: float = SPARSITY):
     spec = get_pruner(name)
     model = tiny_cnn(width=0.5, T=2, seed=0)
     fit(model, digits.train, epochs=1, max_steps=6, seed=0, quiet=True)  # not a blank network
-    pruner = spec.factory(model, default_config_list(SPARSITY, structured=spec.kind == "structured"),
+    pruner = spec.factory(model, default_config_list(sparsity, structured=spec.kind == "structured"),
                           **_hyperparameters(name))
     pruner.prune(digits.train, epochs=2, max_steps=12, lr=0.05, seed=seed, quiet=True)
     return spec, model, pruner
@@ -84,6 +84,24 @@ def test_reaches_its_target_sparsity(pruned):
         assert _channel_sparsity(model, masks) == pytest.approx(SPARSITY, abs=0.01), name
     else:
         assert masked_sparsity(masks) == pytest.approx(SPARSITY, abs=0.01), name
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.05])
+@pytest.mark.parametrize("name", [n for n in NAMES if get_pruner(n).has_target])
+def test_reaches_zero_and_small_targets(name, sparsity, digits, tiny_cnn):
+    """A pruner that over-prunes and regrows must be able to regrow every extra cut, or a low
+    target ends above itself (and 0 still prunes). Exact up to one unit per layer, the most a
+    per-layer rounding of the kept count moves (a weight; a channel for structured pruners)."""
+    spec, model, pruner = _run(name, digits, tiny_cnn, sparsity=sparsity)
+    masks = pruner.get_masks()
+    if spec.kind == "structured":
+        groups = model.channel_groups()
+        got = _channel_sparsity(model, masks)
+        slack = len(groups) / sum(masks[g.conv]["weight"].shape[0] for g in groups)
+    else:
+        got = masked_sparsity(masks)
+        slack = len(masks) / sum(t["weight"].numel() for t in masks.values())
+    assert got == pytest.approx(sparsity, abs=slack if sparsity else 0.0), name
 
 
 def test_masked_weights_stay_zero_under_further_training(pruned, digits):
