@@ -347,6 +347,13 @@ def whole(value: Any, option: str) -> int:
     return value
 
 
+def check_timeout(timeout: float | None) -> None:
+    """A finite number of seconds > 0, or None (as a space file's ``timeout``)."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not math.isfinite(timeout) or timeout <= 0):
+        raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout}")
+
+
 def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None, study: str | None = None,
              trials: int | None = None, timeout: float | None = None, workers: int = 1,
              device: str = "auto", quiet: bool = False) -> dict[str, Any]:
@@ -356,8 +363,7 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
     name = study or space.study
     total = whole(trials if trials is not None else space.trials, "--trials")
     whole(workers, "--workers")
-    if timeout is not None and not timeout > 0:
-        raise UserError(f"--timeout must be > 0 seconds, got {timeout}")
+    check_timeout(timeout)
     note = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
     check_data(space)
     if note and not quiet:

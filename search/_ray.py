@@ -55,6 +55,7 @@ from ._optuna import (
     _finished,
     _jsonable,
     as_space,
+    check_timeout,
     constraint_values,
     make_runtime,
     make_sampler,
@@ -310,6 +311,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
     total = whole(trials if trials is not None else space.trials, "--trials")
     if max_concurrent is not None:
         whole(max_concurrent, "--workers")
+    check_timeout(timeout)
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if not address:  # a cluster's nodes have their own data folders: their trials will say

@@ -38,6 +38,8 @@ def make_folder(path: str | os.PathLike, what: str) -> Path:
     the user's to fix: one line, not a traceback from the first write at the end of a run.
     """
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what}: {folder} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

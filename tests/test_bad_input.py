@@ -311,6 +311,13 @@ CORE_CASES = {
     "--from a compact model": (_with_model_file("compact", *PRUNE, "--sparsity", "0.5", "--from", "{tmp}/saved.pt"),
                                ["saved.pt", "compact model", "load_compact"], []),
     "train diverges": (_argv(*TRAIN, "--lr", "1e38", "--json"), ["training diverged", "loss became", "lower --lr"], []),
+    # int(1.5) kept one training sample, silently
+    "train --subset 1.5": (_argv(*[a for a in TRAIN if a not in ("--subset", "100")], "--subset", "1.5"),
+                           ["--subset", "whole", "1.5"], []),
+    "prune --set twice": (_argv(*PRUNE, "--sparsity", "0.5", "--set", "prune_steps=2", "--set", "prune_steps=3"),
+                          ["--set prune_steps", "twice"], []),  # the last one won, silently
+    "train --out a file": (_with_files({"f.txt": b"x"}, *[a for a in TRAIN if a not in ("--out", "{tmp}/o")],
+                                       "--out", "{tmp}/f.txt"), ["f.txt", "is a file, not a folder"], ["File exists"]),
     "prune fine-tuning diverges": (_argv(*PRUNE, "--sparsity", "0.5", "--epochs", "0", "--prune-epochs", "0",
                                          "--finetune-lr", "1e38", "--json"),
                                    ["training diverged", "--finetune-lr"], []),

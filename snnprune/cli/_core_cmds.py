@@ -88,7 +88,7 @@ def train(model: str, dataset: str, width: float, T: int, neuron: str, data_root
         **metrics.to_dict(layers=False), "history": result.history,
     }
     atomic_write_bytes(run / "metrics.json", json.dumps(payload, indent=2, default=float).encode())
-    human = (f"{model} on {dataset}: test accuracy {test['accuracy']:.4f} after {epochs} epochs "
+    human = (f"{model} on {dataset}: test accuracy {test['accuracy']:.4f} after {epochs} epoch{'' if epochs == 1 else 's'} "
              f"({train_seconds:.1f} s)\n"
              f"  parameters {metrics.params:,}; MACs/step {metrics.macs:,}; "
              f"SOPs/sample {metrics.sops:,.0f}; energy {metrics.energy_uj:.3f} uJ/sample\n"

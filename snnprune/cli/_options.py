@@ -57,6 +57,8 @@ def subset_value(subset: float | None) -> int | float | None:
     """--subset 500 means 500 samples, --subset 0.1 means a tenth."""
     if subset is None:
         return None
+    if subset > 1 and not float(subset).is_integer():  # int(1.5) kept one sample, silently
+        raise UserError(f"--subset: a count of samples must be whole (or give a fraction <= 1), got {subset:g}")
     return int(subset) if subset > 1 else float(subset)
 
 

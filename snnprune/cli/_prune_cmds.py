@@ -30,6 +30,8 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, Any]:
                 break
             except ValueError:
                 continue
+        if key.strip() in out:  # the last one won, silently
+            raise UserError(f"--set {key.strip()} is given twice")
         out[key.strip()] = value
     return out
 

@@ -68,3 +68,9 @@ def test_console_script_prints_no_traceback():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("snnprune: error:") and "Traceback" not in proc.stderr
+
+
+def test_train_human_output_says_one_epoch_not_one_epochs(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "-m", "cnn", "-d", "digits", "--epochs", "1", "--width", "0.25", "--T", "2",
+                       "--subset", "100", "-q", "--out", str(tmp_path / "run"))
+    assert code == 0 and "after 1 epoch " in out and "1 epochs" not in out

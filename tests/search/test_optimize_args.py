@@ -67,3 +67,16 @@ def test_trials_that_break_a_constraint_are_off_the_front_with_every_sampler(tmp
     assert broken.constraints == {"macs <= 1000": pytest.approx(4000.0)}
     assert broken.user_attrs["constraint_violation"] == [pytest.approx(4000.0)]
     assert optuna.load_study(study_name=space.study, storage=f"sqlite:///{tmp_path / 's.db'}").best_trials[0].number == 1
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -5, 0])
+@pytest.mark.parametrize("backend", ["optuna", "ray"])
+def test_a_timeout_that_is_not_a_finite_positive_number_is_refused(tmp_path, tiny_space, backend, timeout):
+    """`--timeout inf` was accepted (a space file's `timeout: .inf` is refused), and Ray took any value:
+    a negative one started no trial at all."""
+    from snnprune.search import ray_optimize
+
+    run = optimize if backend == "optuna" else ray_optimize
+    with pytest.raises(UserError, match="--timeout must be a finite number of seconds > 0"):
+        run(tiny_space(), run_dir=tmp_path, trials=1, timeout=timeout, quiet=True)
+    assert not (tmp_path / "study.db").exists()
