@@ -4,10 +4,8 @@ Gradual magnitude pruning on Zhu & Gupta's cubic schedule; at each pruning step 
 s_t and regeneration ratio r the weights are first pruned by |W| to s_t + r (1 - s_t), then
 G = r (1 - s_t) N of the pruned weights come back, ranked by the criticality of their
 post-synaptic channel (ties by |W|), so exactly (1 - s_t) N stay. The classifier is pruned by
-magnitude only, so the over-pruning and the regrowth both run over the layers that can be
-regenerated (see `CriticalityUnstructuredPruner.prune_to`). r = 0 is GMP, registered as `gmp`.
-Regeneration by gradient (|dL/dW_eff|, the dense gradient) or at random are the paper's
-ablations (option ``regen``).
+magnitude only. r = 0 is GMP, registered as `gmp`. Regeneration by gradient (|dL/dW_eff|, the
+dense gradient) or at random are the paper's ablations (option ``regen``).
 """
 
 from __future__ import annotations
@@ -124,52 +122,16 @@ class CriticalityUnstructuredPruner(SNNPruner):
     # --- one pruning step --------------------------------------------------------------------
     @torch.no_grad()
     def prune_to(self, target: float) -> None:
-        """Prune by magnitude to s, over-prune the regenerable layers, then regenerate back to s.
-
-        Over-pruning and regrowth must cover the same layers. Pruning globally to
-        s' = s + r (1 - s) over every layer, classifier included, left the classifier's extra
-        cuts unrecoverable (it is never regrown): the step then ended above s, and at s = 0 it
-        pruned anyway. So the classifier is pruned by magnitude only, at s, in the same global
-        ranking as GMP, and eq. 7 runs on the other layers: of the M weights they keep at s, the
-        r M smallest go and r M come back by criticality; exactly (1 - s) N stay.
-        """
+        """Prune by magnitude to s' = s + r (1 - s), then regenerate back to s."""
         weights = {n: (self.param(n) * self.mask(n)).abs() for n in self.layers}
-        keep = select_top(weights, target, scope="global", min_keep=1)
-        regenerated = 0
-        if self.r > 0:
-            names = self._regenerable()
-            keep, dropped = self._overprune(keep, weights, names)
-            if dropped > 0:
-                keep, regenerated = self._regenerate(keep, weights, dropped, names)
-        self._apply(keep)
-        self.events.append({"step": self.step, "sparsity": self._mask_sparsity(), "regenerated": regenerated})
-        if self.crit is not None:
-            self.crit.reset()
-        if self.grads is not None:
-            self.grads.reset()
-
-    def _regenerable(self) -> list[str]:
-        """The layers regeneration may act on: all but the magnitude-only ones (every layer when
-        no layer has a post-synaptic neuron, so that r still means something)."""
-        return [n for n in self.layers if n not in self.magnitude_only] or list(self.layers)
-
-    def _overprune(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
-                   names: list[str]) -> tuple[dict[str, torch.Tensor], int]:
-        """Drop the fraction r of the weights ``names`` keep at s, smallest |W| first (global over
-        ``names``, every layer keeping one): the temporary sparsity s' of eq. 7 taken over the
-        layers that can be regrown, so the regrowth can always make up what was dropped.
-        Returns the new keep-masks and how many weights were dropped."""
-        survivors = sum(int(keep[n].sum()) for n in names)
-        budget = survivors - round(self.r * survivors)
-        scores = {n: weights[n].float().masked_fill(~keep[n], -float("inf")) for n in names}
-        size = sum(s.numel() for s in scores.values())
-        kept = select_top(scores, 1.0 - budget / size, scope="global", min_keep=1)
-        kept = {n: kept[n] & keep[n] for n in names}
-        return {**keep, **kept}, survivors - sum(int(k.sum()) for k in kept.values())
-
-    def _apply(self, keep: dict[str, torch.Tensor]) -> None:
-        """Set the masks; weights masked before and kept now restart at zero (or their old
-        value) with no momentum, so a stale optimizer state does not carry them off."""
+        total = sum(w.numel() for w in weights.values())
+        temp = min(target + self.r * (1.0 - target), 1.0)
+        keep = select_top(weights, temp, scope="global", min_keep=1)
+        regrow = int(round((1.0 - target) * total)) - sum(int(k.sum()) for k in keep.values())
+        if regrow > 0:
+            keep, back = self._regenerate(keep, weights, regrow)
+            if back < regrow:
+                keep = self._restore_by_magnitude(keep, weights, regrow - back)
         for name, k in keep.items():
             revived = k & (self.mask(name) == 0)
             if revived.any():
@@ -177,16 +139,20 @@ class CriticalityUnstructuredPruner(SNNPruner):
                     self.param(name)[revived] = 0
                 self.reset_momentum(name, revived)
             self.set_mask(name, k)
-
-    def _mask_sparsity(self) -> float:
-        """The sparsity the masks have now, over every target layer (what the event reports)."""
-        total = sum(self.mask(n).numel() for n in self.layers)
-        return 1.0 - sum(int((self.mask(n) != 0).sum()) for n in self.layers) / max(1, total)
+        kept = sum(int(k.sum()) for k in keep.values())
+        self.events.append({"step": self.step, "sparsity": 1.0 - kept / max(1, total), "regenerated": max(regrow, 0)})
+        if self.crit is not None:
+            self.crit.reset()
+        if self.grads is not None:
+            self.grads.reset()
 
     def _regenerate(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
-                    count: int, names: list[str]) -> tuple[dict[str, torch.Tensor], int]:
-        """Bring back the ``count`` pruned weights of ``names`` with the highest regeneration
-        score, ties by |W|. Returns the keep-masks and how many came back (the event's G)."""
+                    count: int) -> tuple[dict[str, torch.Tensor], int]:
+        """Bring back up to ``count`` pruned weights of the regenerable layers, best score first
+        (ties by |W|); returns the keep-masks and how many came back."""
+        names = [n for n in self.layers if n not in self.magnitude_only]
+        if not names:
+            names = list(self.layers)
         primary, secondary, candidates = [], [], []
         for n in names:
             w = weights[n]
@@ -206,6 +172,30 @@ class CriticalityUnstructuredPruner(SNNPruner):
             out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
             offset += size
         return out, int(chosen.sum())
+
+    def _restore_by_magnitude(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
+                              count: int) -> dict[str, torch.Tensor]:
+        """Give back ``count`` weights of the magnitude-only layers (the classifier), largest |W|
+        first: what the over-pruning cut there beyond what regeneration can make up elsewhere.
+
+        Only when the regenerable layers hold fewer pruned weights than the step must regrow, as
+        at a small target (at s = 0 the step otherwise left about 1 % of the weights pruned, all
+        in the classifier); every other step is exactly the paper's eq. 7, untouched.
+        """
+        names = [n for n in self.layers if n in self.magnitude_only]
+        if not names:
+            return keep
+        scores = torch.cat([weights[n].reshape(-1).float().masked_fill(keep[n].reshape(-1), -float("inf"))
+                            for n in names])
+        order = torch.sort(scores, descending=True, stable=True).indices[:count]
+        chosen = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+        chosen[order] = True
+        out, offset = dict(keep), 0
+        for n in names:
+            size = keep[n].numel()
+            out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
+            offset += size
+        return out
 
     def _regen_score(self, name: str, w: torch.Tensor) -> torch.Tensor:
         if self.regen == "random":

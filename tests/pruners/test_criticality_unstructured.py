@@ -36,14 +36,19 @@ def test_step_reaches_its_target_and_logs_what_it_reached(target, tiny_cnn):
         assert all(bool(pruner.mask(n).all()) for n in pruner.layers)
 
 
-def test_output_layer_is_pruned_by_magnitude_only(tiny_cnn):
-    """The output layer is never regrown, so it must not be over-pruned either: its mask is the
-    global magnitude ranking at the target, as GMP would give."""
+def test_output_layer_follows_eq_7_where_regeneration_can_make_up_the_cut(tiny_cnn):
+    """Eq. 7 as the paper states it: prune globally by |W| to s' = s + r (1 - s), output layer
+    included, and regrow only elsewhere. The fix for small targets must leave that step alone
+    (an earlier fix pruned the output layer at s instead, and cost 3 to 9 points of accuracy at
+    90-95 % sparsity on Fashion-MNIST)."""
     model = tiny_cnn()
     output = model.output_layer
     weights = {n.removesuffix(".weight"): w.detach().abs().clone() for n, w in model.named_parameters()
                if n.endswith(".weight")}  # before the step: it may zero what it revives
-    pruner = _step(model, 0.3)
+    target = 0.6
+    pruner = _step(model, target)
     assert output in pruner.magnitude_only
-    expected = select_top({n: weights[n] for n in pruner.layers}, 0.3, scope="global", min_keep=1)[output]
+    over = target + 0.5 * (1 - target)
+    expected = select_top({n: weights[n] for n in pruner.layers}, over, scope="global", min_keep=1)[output]
     assert torch.equal(pruner.mask(output) != 0, expected)
+
