@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnprune.engine import atomic_torch_save, read_checkpoint, state_mismatch
-from snnprune.errors import UserError, first_line
+from snnprune.engine import atomic_torch_save, load_state, read_checkpoint
+from snnprune.errors import UserError
 from snnprune.models import SpikingNet, build_model, seeded
 
 from ._channels import Masks, check_masks, groups_of
@@ -76,21 +76,6 @@ def _rebuild(payload: dict[str, Any], path: Path) -> SpikingNet:
     return model
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """The saved weights into the model rebuilt from the same file; a mismatch names the first
-    differing key and its two shapes (the file is corrupt or was edited)."""
-    if not isinstance(state, dict):
-        raise UserError(f"{path} is corrupt (state_dict is a {type(state).__name__})")
-    reason = state_mismatch(model, state)
-    if reason is None:
-        try:
-            model.load_state_dict(state)
-            return
-        except (RuntimeError, TypeError, AttributeError) as exc:
-            reason = first_line(exc)[:160]
-    raise UserError(f"{path} does not fit its model: {reason}")
-
-
 def _read(path: str | os.PathLike, fmt: str) -> dict[str, Any]:
     p = Path(path)
     payload = read_checkpoint(p)
@@ -121,7 +106,7 @@ def load_compact(path: str | os.PathLike) -> SpikingNet:
     p = Path(path)
     payload = _read(p, COMPACT_FORMAT)
     model = _rebuild(payload, p)
-    _load_state(model, payload["state_dict"], p)
+    load_state(model, payload["state_dict"], p, target="its model")
     return model
 
 
@@ -200,5 +185,5 @@ def load_sparse(path: str | os.PathLike) -> tuple[SpikingNet, dict[str, dict[str
             masks.setdefault(module, {})[pname] = keep
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise UserError(f"{p} is a corrupt sparse file ({type(exc).__name__}: {str(exc)[:80]})") from None
-    _load_state(model, state, p)
+    load_state(model, state, p, target="its model")
     return model, masks

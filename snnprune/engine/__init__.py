@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
-from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, read_checkpoint,
+from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, load_state, read_checkpoint,
                           save_checkpoint, state_mismatch)
 from ._device import autocast, resolve_device
 from ._inputs import check_split
@@ -27,6 +27,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_state",
     "make_optimizer",
     "make_scheduler",
     "read_checkpoint",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from torch import nn
 
 from snnprune.errors import UserError, first_line
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "load_checkpoint", "read_checkpoint",
+__all__ = ["atomic_torch_save", "atomic_write_bytes", "load_checkpoint", "load_state", "read_checkpoint",
            "save_checkpoint", "state_mismatch"]
 
 #: Build arguments a mismatch message shows when the model to load into has none to compare.
@@ -145,10 +146,11 @@ def _built_for(payload: dict[str, Any], model: nn.Module) -> str:
     return f"; the file was built for {_describe(saved, keys)}, this model is {_describe(own, keys)}"
 
 
-def _load_into(model: nn.Module, payload: dict[str, Any], where: str) -> None:
-    """``payload["state_dict"]`` into ``model``; a mismatch is one `UserError` line starting with
-    ``where`` that names the first differing key, its two shapes and what the file was built for."""
-    state = payload["state_dict"]
+def load_state(model: nn.Module, state: Any, where: str, *, target: str = "this model",
+               detail: Callable[[], str] | None = None) -> None:
+    """``state`` into ``model``, or one `UserError` line: ``where does not fit <target>: <reason>``,
+    the reason naming the first differing key and its two shapes; ``detail`` (called only then)
+    adds what the file was built for. Dense checkpoints and compact models both load through it."""
     if not isinstance(state, dict):
         raise UserError(f"{where} is corrupt (state_dict is a {type(state).__name__})")
     reason = state_mismatch(model, state)
@@ -158,7 +160,12 @@ def _load_into(model: nn.Module, payload: dict[str, Any], where: str) -> None:
             return
         except (RuntimeError, TypeError, AttributeError) as exc:
             reason = first_line(exc)[:160]
-    raise UserError(f"{where} does not fit this model: {reason}{_built_for(payload, model)}")
+    raise UserError(f"{where} does not fit {target}: {reason}{detail() if detail else ''}")
+
+
+def _load_into(model: nn.Module, payload: dict[str, Any], where: str) -> None:
+    """``payload["state_dict"]`` into ``model``, a mismatch saying what the file was built for."""
+    load_state(model, payload["state_dict"], where, detail=lambda: _built_for(payload, model))
 
 
 def _check_format(payload: dict[str, Any], p: Path) -> None:
