@@ -186,6 +186,20 @@ CASES = {
 STORES = ("study.db", "results.db", "rungs.db", "*.log", "*.journal", "*.heartbeat")
 
 
+def _one_error_line(name: str, argv: list[str], capsys) -> tuple[str, str]:
+    """Run the CLI; check exit 2, exactly one ``snnprune: error:`` line on stderr and no
+    traceback there; return that line and stdout."""
+    code = main(argv)
+    out, err = capsys.readouterr()
+    print(name, "->", err.strip())
+    lines = err.strip().splitlines()
+    assert code == 2, f"exit {code}; stderr: {err[-1500:]}"
+    assert len(lines) == 1, f"{len(lines)} lines on stderr: {err[-1500:]}"
+    assert lines[0].startswith("snnprune: error:"), lines[0]
+    assert "Traceback" not in err
+    return lines[0], out
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_exit_2_and_writes_no_store(name, tmp_path, capsys, monkeypatch):
     make_argv, fragments = CASES[name]
@@ -193,17 +207,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_no_store(name, tmp_path, capsys
     monkeypatch.chdir(tmp_path)  # a default ./runs lands here, never in the repository
     before = {p for pattern in STORES for p in tmp_path.rglob(pattern)}
 
-    code = main(argv)
-    out, err = capsys.readouterr()
-    print(name, "->", err.strip())
-
-    lines = err.strip().splitlines()
-    assert code == 2, f"exit {code}; stderr: {err[-1500:]}"
-    assert len(lines) == 1, f"{len(lines)} lines on stderr: {err[-1500:]}"
-    line = lines[0]
-    assert line.startswith("snnprune: error:"), line
-    assert "Traceback" not in err and "Traceback" not in out
-    assert SECRET not in err and SECRET not in out
+    line, out = _one_error_line(name, argv, capsys)
+    assert "Traceback" not in out
+    assert SECRET not in line and SECRET not in out  # stderr is that one line
     for fragment in fragments:
         assert fragment.lower() in line.lower(), f"{fragment!r} not named in: {line}"
     created = {p for pattern in STORES for p in tmp_path.rglob(pattern)} - before
@@ -330,16 +336,9 @@ def test_core_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
     argv = make_argv(tmp_path)
     monkeypatch.chdir(tmp_path)
 
-    code = main(argv)
-    out, err = capsys.readouterr()
-    print(name, "->", err.strip())
-
-    lines = err.strip().splitlines()
-    assert code == 2, f"exit {code}; stderr: {err[-1500:]}"
-    assert len(lines) == 1, f"{len(lines)} lines on stderr: {err[-1500:]}"
-    assert lines[0].startswith("snnprune: error:"), lines[0]
-    assert "Traceback" not in err and not out.strip(), out[-500:]
+    line, out = _one_error_line(name, argv, capsys)
+    assert not out.strip(), out[-500:]
     for fragment in fragments:
-        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not named in: {lines[0]}"
+        assert fragment.lower() in line.lower(), f"{fragment!r} not named in: {line}"
     for fragment in absent:
-        assert fragment.lower() not in lines[0].lower(), f"{fragment!r} shown in: {lines[0]}"
+        assert fragment.lower() not in line.lower(), f"{fragment!r} shown in: {line}"
