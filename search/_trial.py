@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from snnprune.engine import TRAINING_REVISION
+
 __all__ = ["TrialConfig", "TrialResult"]
 
 
@@ -44,9 +46,11 @@ class TrialConfig:
         return cls(**{k: v for k, v in payload.items() if k in known})
 
     def cache_key(self) -> dict[str, Any]:
-        """What the dense pre-trained network depends on (not the pruner)."""
+        """What the dense pre-trained network depends on (not the pruner), the training code's
+        revision included: a checkpoint trained by an older loop is trained again, not reused."""
         pretrain = {k: self.budget.get(k) for k in ("pretrain_epochs", "batch_size", "lr", "optimizer")}
-        return {"model": self.model, "data": self.data, "budget": pretrain, "seed": self.seed}
+        return {"model": self.model, "data": self.data, "budget": pretrain, "seed": self.seed,
+                "training": TRAINING_REVISION}
 
 
 @dataclass(frozen=True)

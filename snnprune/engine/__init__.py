@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._batchnorm import TRAINING_REVISION
 from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
 from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, load_state, read_checkpoint,
                           save_checkpoint, state_mismatch)
@@ -11,6 +12,7 @@ from ._loop import Batches, FitResult, evaluate, fit, reset_states
 from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
 
 __all__ = [
+    "TRAINING_REVISION",
     "Batches",
     "Callback",
     "CallbackList",

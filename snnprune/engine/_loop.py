@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from snnprune._seeds import check_seed
 from snnprune.errors import TrainingDiverged, UserError
 
+from ._batchnorm import debias_running_stats, fresh_batchnorms
 from ._callbacks import Callback, CallbackList, FitContext
 from ._device import autocast, resolve_device
 from ._inputs import check_split
@@ -123,6 +124,9 @@ def fit(
     ``optimizer`` is a name ('sgd', 'adam') or a ready optimizer (then ``lr``/``momentum``/
     ``weight_decay`` are ignored). The schedule runs per step over ``epochs`` (or ``max_steps``).
     Validation accuracy is measured after every epoch when ``val`` is given and non-empty.
+    BN layers that start with torch's placeholder statistics (a network trained from scratch)
+    have the placeholders' share divided out after the first epoch (`_batchnorm`): a short run
+    is then judged with the statistics of its own batches, not a variance of ~1 left over.
     ``loss_fn(batch, model) -> loss`` replaces forward + cross-entropy (NNI's ``training_step``,
     which compressors patch); the output is then not seen and train accuracy is not tracked.
     Raises `TrainingDiverged` when the loss turns NaN or infinite.
@@ -145,11 +149,15 @@ def fit(
     sj_functional.invalidate_reset_cache(model)
     reset_states(model)
     cbs.on_fit_start(ctx)
+    fresh = fresh_batchnorms(model)  # trained from scratch: unbias their statistics after epoch 1
     start = time.perf_counter()
     for epoch in range(epochs):
         ctx.epoch = epoch
         record = _train_epoch(model, train, opt, scheduler, cbs, ctx, generator, batch_size, dev,
                               amp, total, quiet, f"{desc} {epoch + 1}/{epochs}", loss_fn)
+        if fresh:
+            debias_running_stats(fresh)
+            fresh = []
         if val is not None and len(val) > 0:
             record["val_accuracy"] = evaluate(model, val, device=dev, amp=amp)["accuracy"]
             model.train()

@@ -95,3 +95,18 @@ def test_a_cache_hit_does_not_evaluate_the_dense_network_again(tmp_path, monkeyp
                          TrialRuntime(run_dir=tmp_path / "plain", cache=None, directions=space.directions,
                                       device="cpu", save_artifacts=False))
     assert uncached.dense["accuracy"] == first.dense["accuracy"]  # the same number, measured
+
+
+def test_a_network_trained_by_an_older_training_loop_is_not_served(monkeypatch):
+    """The key names the training revision: a dense network cached before `fit` changed what a
+    seed trains (revision 2 unbiased BN statistics) is trained again, not reused."""
+    import snnprune.search._trial as trial_module
+    from snnprune.engine import TRAINING_REVISION
+    from snnprune.search import TrialConfig
+
+    config = TrialConfig.from_dict({"pruner": "gmp", "sparsity": 0.5, "hyperparameters": {}, "model": {"name": "cnn"},
+                                    "data": {"name": "digits"}, "budget": {"pretrain_epochs": 1}})
+    current = config.cache_key()
+    assert current["training"] == TRAINING_REVISION
+    monkeypatch.setattr(trial_module, "TRAINING_REVISION", TRAINING_REVISION - 1)
+    assert cache_digest(config.cache_key()) != cache_digest(current)
