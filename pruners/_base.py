@@ -146,6 +146,11 @@ class SNNPruner(Pruner):
                 out[name] = float(space.sparse_ratio)
         return out
 
+    def note(self, message: str) -> None:
+        """Record something the user should know about this run (an event ``note``; the CLI prints
+        it and `PruneOutcome.notes` lists it)."""
+        self.events.append({"step": self.step, "event": "note", "message": message})
+
     @property
     def sparsity(self) -> float:
         """The requested sparsity (the first target's when layers differ)."""

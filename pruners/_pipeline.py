@@ -60,6 +60,11 @@ class PruneOutcome:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def notes(self) -> list[str]:
+        """What the pruner said the user should know (e.g. a target it could not reach)."""
+        return [e["message"] for e in self.events if e.get("event") == "note"]
+
 
 def masked_sparsity(masks: Masks) -> float:
     """Fraction of zeros over every weight mask (the sparsity the pruner reached)."""

@@ -104,6 +104,16 @@ def choose_among(primary: Mapping[str, torch.Tensor], candidates: Mapping[str, t
             for n in names}
 
 
+def _reachable(widths: list[int], sparsity: float, scope: Scope, min_keep: int) -> float:
+    """Channel sparsity `select_top` reaches over layers of these widths (same rounding)."""
+    total = sum(widths)
+    if scope == "layer":
+        kept = sum(max(min(min_keep, c), keep_count(c, sparsity)) for c in widths)
+    else:
+        kept = max(keep_count(total, sparsity), sum(min(min_keep, c) for c in widths))
+    return 1.0 - kept / max(1, total)
+
+
 class ChannelPruner(SNNPruner):
     """Base of the structured pruners: scores per channel of each group, masks per channel.
 
@@ -119,6 +129,27 @@ class ChannelPruner(SNNPruner):
         self.scope: Scope = self.hp.get("scope", "global")
         self.min_channels = int(self.hp.get("min_channels", 1))
         self.by_conv: dict[str, ChannelGroup] = {g.conv: g for g in self.groups}
+        self._note_unreachable_target()
+
+    def reachable_sparsity(self, sparsity: float | None = None) -> float:
+        """The channel sparsity `select` can reach for a target (default: this pruner's), given
+        that every layer keeps ``min_channels`` (or all its channels, if it has fewer)."""
+        target = self.sparsity if sparsity is None else float(sparsity)
+        return _reachable(self._widths(), target, self.scope, self.min_channels)
+
+    def _widths(self) -> list[int]:
+        return [int(self.param(g.bn).numel()) for g in self.groups]
+
+    def _note_unreachable_target(self) -> None:
+        """Say so when ``min_channels`` (1 by default) keeps more channels than the target allows:
+        the run still goes on, at the sparsity that can be reached, but not silently."""
+        reached = self.reachable_sparsity()
+        rounded = _reachable(self._widths(), self.sparsity, self.scope, 0)  # rounding alone
+        if reached < rounded - 1e-12:
+            total = sum(self._widths())
+            floor = round((1.0 - reached) * total)
+            self.note(f"{self.spec.name}: min_channels={self.min_channels} keeps at least {floor} of the "
+                      f"{total} channels, so channel sparsity {reached:.4g} at most, not {self.sparsity:.4g}")
 
     def get_masks(self) -> Masks:
         """NNI's masks without the None entries it gives for absent targets (a conv without

@@ -113,7 +113,8 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int, 
     m, d = outcome.metrics, outcome.dense
     payload = {"pruner": pruner_name, "hyperparameters": hp, "model": model, "dataset": dataset,
                "target_sparsity": sparsity, "seed": seed, "dense": d, **m,
-               "masks": str(run / "masks.pt"), "model_path": str(model_path), "events": outcome.events}
+               "masks": str(run / "masks.pt"), "model_path": str(model_path), "notes": outcome.notes,
+               "events": outcome.events}
     atomic_write_bytes(run / "metrics.json", json.dumps(payload, indent=2, default=float).encode())
     human = (f"{pruner_name} on {model}/{dataset} at sparsity {sparsity}:\n"
              f"  accuracy {m['accuracy']:.4f} (dense {d['accuracy']:.4f})\n"
@@ -121,5 +122,6 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int, 
              f"parameters {m['params']:,}\n"
              f"  MACs/step {m['macs']:,} ({m['macs_ratio']:.3f} of dense); SOPs/sample {m['sops']:,.0f}; "
              f"energy {m['energy_uj']:.3f} uJ\n"
-             f"  time {m['seconds']:.1f} s (pruning {m['prune_seconds']:.1f} s); saved in {run}")
+             f"  time {m['seconds']:.1f} s (pruning {m['prune_seconds']:.1f} s); saved in {run}"
+             + "".join(f"\n  note: {n}" for n in outcome.notes))
     emit(payload, as_json, human)

@@ -74,3 +74,17 @@ def test_train_human_output_says_one_epoch_not_one_epochs(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "-m", "cnn", "-d", "digits", "--epochs", "1", "--width", "0.25", "--T", "2",
                        "--subset", "100", "-q", "--out", str(tmp_path / "run"))
     assert code == 0 and "after 1 epoch " in out and "1 epochs" not in out
+
+
+def test_prune_says_when_min_channels_keeps_more_than_the_target(capsys, tmp_path):
+    """Widths 8/16/32 (cnn at width 0.25) with min_channels=16 keep 8 + 16 + 16: at most 0.2857 of
+    the channels can go, not 0.5. The run goes on there and says so (before: nothing said)."""
+    argv = ["prune", "-p", "l1-filter", "-m", "cnn", "-d", "digits", "--width", "0.25", "--T", "2",
+            "--subset", "100", "--epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "1", "-q",
+            "--sparsity", "0.5", "--set", "min_channels=16", "--set", "scope=global"]
+    code, out, _ = run(capsys, *argv, "--out", str(tmp_path / "human"))
+    assert code == 0
+    assert "note: l1-filter: min_channels=16 keeps at least 40 of the 56 channels, so channel sparsity " \
+           "0.2857 at most, not 0.5" in out
+    code, out, _ = run(capsys, *argv, "--out", str(tmp_path / "json"), "--json")
+    assert code == 0 and len(json.loads(out)["notes"]) == 1

@@ -104,6 +104,38 @@ def test_reaches_zero_and_small_targets(name, sparsity, digits, tiny_cnn):
     assert got == pytest.approx(sparsity, abs=slack if sparsity else 0.0), name
 
 
+FLOORED = [n for n in NAMES if "min_channels" in {hp.name for hp in get_pruner(n).hyperparams}]
+
+
+@pytest.mark.parametrize("name", FLOORED)
+def test_a_channel_floor_above_the_target_is_reached_and_said(name, digits, tiny_cnn):
+    """min_channels=24 on widths 16/32/64 keeps 16 + 24 + 24 of 112 channels: ranked over all
+    layers at most 0.4286 of them can go, not 0.5; ranked per layer (16 + 24 + 32 kept) 0.3571.
+    The pruner goes there and says so (before, it said nothing)."""
+    spec = get_pruner(name)
+    model = tiny_cnn(width=0.5, T=2, seed=0)
+    fit(model, digits.train, epochs=1, max_steps=6, seed=0, quiet=True)
+    pruner = spec.factory(model, default_config_list(SPARSITY, structured=True),
+                          **_hyperparameters(name), min_channels=24)
+    widths = [model.get_submodule(g.conv).out_channels for g in model.channel_groups()]
+    assert widths == [16, 32, 64]
+    reachable = 48 / 112 if pruner.scope == "global" else 40 / 112
+    assert pruner.reachable_sparsity() == pytest.approx(reachable)
+    notes = [e["message"] for e in pruner.events if e["event"] == "note"]
+    assert len(notes) == 1 and "min_channels=24" in notes[0], notes
+    assert f"{reachable:.4g} at most, not 0.5" in notes[0]
+    pruner.prune(digits.train, epochs=2, max_steps=12, lr=0.05, seed=0, quiet=True)
+    assert _channel_sparsity(model, pruner.get_masks()) == pytest.approx(reachable, abs=1 / 112), name
+
+
+@pytest.mark.parametrize("name", FLOORED)
+def test_a_reachable_target_adds_no_note(name, digits, tiny_cnn):
+    spec = get_pruner(name)
+    pruner = spec.factory(tiny_cnn(width=0.5, T=2, seed=0), default_config_list(SPARSITY, structured=True),
+                          **_hyperparameters(name))
+    assert [e for e in pruner.events if e["event"] == "note"] == []
+
+
 def test_masked_weights_stay_zero_under_further_training(pruned, digits):
     name, spec, model, pruner, _ = pruned
     masks = {k: {t: m.clone() for t, m in v.items() if m is not None} for k, v in pruner.get_masks().items()}
