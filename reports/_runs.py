@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError, first_line
+from snnprune.search._rundir import MARKER, marker_storage, recorded_storage, storage_in_folder
 from snnprune.search._storage import check_exists, is_url, open_storage, redact, retried_failures
 
 from ._feasible import study_front
@@ -54,12 +55,15 @@ def storage_kind(spec: str) -> StorageKind:
 
 
 def _storage_in(folder: Path) -> str:
-    """The storage file of a run folder: the one its ``study.json`` names (the search's own
-    choice, `search._rundir`); a folder from before it that holds both gets the SQLite one."""
-    from snnprune.search._rundir import storage_in_folder
-
-    spec = storage_in_folder(folder)
+    """The storage of a run folder: the one its ``study.json`` names (the search's own choice,
+    `search._rundir`), in the folder or, given with ``--storage``, elsewhere; a folder from before
+    study.json that holds both files gets the SQLite one."""
+    spec = storage_in_folder(folder) or recorded_storage(folder)
     if spec is None:
+        named = marker_storage(folder)
+        if named is not None:
+            raise UserError(f"{folder} keeps its study in {named}, which cannot be opened from here (a file that is "
+                            "gone, or a password that is never written down); give --storage URL --study NAME")
         raise UserError(f"no study.db or journal.log in {folder}; give --storage URL --study NAME instead")
     if spec.startswith("sqlite:///"):
         return f"sqlite:///{Path(spec[len('sqlite:///'):]).resolve().as_posix()}"
@@ -164,7 +168,7 @@ def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
         raise UserError(f"runs folder {root} " + ("is a file, not a folder" if base.exists() else "does not exist"))
     out: list[dict[str, Any]] = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir()):
-        if not any((folder / name).is_file() for name in STORAGE_FILES):
+        if not any((folder / name).is_file() for name in (*STORAGE_FILES, MARKER)):
             continue
         entry: dict[str, Any] = {"run": folder.name, "path": str(folder)}
         try:

@@ -41,7 +41,7 @@ import sqlite_utils
 from optuna.trial import FrozenTrial
 
 from snnprune.errors import UserError
-from snnprune.search._storage import open_storage, redact
+from snnprune.search._storage import open_storage, redact, retried_failures
 
 from ._feasible import breaks_constraints, study_front
 
@@ -54,7 +54,7 @@ BASE_COLUMNS: dict[str, Any] = {
     "number": int, "state": str, "pruner": str, "sparsity_target": float, "model": str, "data": str,
     "seed": int, "hp": str, "datetime_start": str, "datetime_complete": str, "duration_s": float,
     "stopped_at_rung": int, "fail_reason": str, "cache_hit": int, "config": str, "artifacts": str,
-    "constraint_violation": str, "feasible": int, "on_front": int,
+    "constraint_violation": str, "feasible": int, "on_front": int, "retried": int,
 }
 CURVE_COLUMNS: dict[str, Any] = {"trial": int, "phase": str, "epoch": int}
 _RUNG = re.compile(r"^rung_(\d+)$")
@@ -207,8 +207,10 @@ def sync_store(storage_spec: str, study_name: str, db_path: str | os.PathLike) -
     columns = value_columns(study.metric_names, len(study.directions))
     rows = [trial_row(t, columns) for t in trials]
     front = {t.number for t in study_front(study)}
+    retried = retried_failures(trials)  # interrupted and queued again: not failures of their configuration
     for row in rows:
         row["on_front"] = int(row["number"] in front)
+        row["retried"] = int(row["number"] in retried)
     curves = [row for t in trials for row in curve_rows(t, columns)]
     meta = {
         "study": study.study_name, "storage": redact(storage_spec),

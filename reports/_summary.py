@@ -136,6 +136,16 @@ def _states(df: pd.DataFrame) -> pd.Series:
     return df["state"].astype(str).str.upper().str.rsplit(".", n=1).str[-1]
 
 
+def _state_counts(df: pd.DataFrame) -> pd.Series:
+    """Trials per state, with failed trials that were run again (``retried`` 1: a dead or
+    interrupted run, queued once more) counted apart, as `snnprune search` counts them."""
+    states = _states(df)
+    if "retried" in df:
+        again = pd.to_numeric(df["retried"], errors="coerce").eq(1) & states.eq("FAIL")
+        states = states.where(~again, "INTERRUPTED AND RUN AGAIN")
+    return states.value_counts()
+
+
 def _infeasible(df: pd.DataFrame) -> pd.Series:
     """Complete trials marked ``feasible`` 0: they break the space's constraints."""
     if "feasible" not in df:
@@ -271,7 +281,7 @@ def write_report_md(df: pd.DataFrame, path: str | os.PathLike, *, study: str, me
     path = Path(path)
     df = trials_view(df)
     dense = dense if dense is not None else dense_of(df)
-    counts = _states(df).value_counts()
+    counts = _state_counts(df)
     front = _front(df, metric_names, names)
     infeasible = int(_infeasible(df).sum())
     if hypervolume is None and all(m in df for m in metric_names):

@@ -2,23 +2,32 @@
 
 Neither is an error: a GPU space on a machine without CUDA still runs (on the CPU), and a study
 resumed with other settings still resumes. Each is one line on stderr, so that a slow search or
-a front mixing two budgets does not come as a surprise.
+a front mixing two budgets does not come as a surprise, and is in the summary's ``notes`` (what
+``--json`` prints). ``-q`` drops the bars, not these lines.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import optuna
 
 from snnprune.spaces import SearchSpace
 
-__all__ = ["check_data", "device_note", "resume_note", "space_changes"]
+__all__ = ["check_data", "device_note", "resume_note", "say", "space_changes"]
 
 
 #: Keys whose change does not change what a trial computes: how long to search, and where the data lives.
 _RESUME_IGNORED = ("trials", "timeout", "study", "data.root")
+
+
+def say(notes: list[str], note: str | None) -> None:
+    """Print a note (if any) on stderr and keep it for the summary."""
+    if note:
+        notes.append(note)
+        print(f"snnprune: note: {note}", file=sys.stderr)
 
 
 def space_changes(stored: dict[str, Any] | None, space: SearchSpace, *, limit: int = 4) -> list[str]:

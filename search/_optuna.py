@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,10 @@ from snnprune.spaces import SearchSpace, load_space, parse_space
 from ._cache import DenseCache
 from ._fidelity import RungStore
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
-from ._notes import check_data, device_note, resume_note
+from ._notes import check_data, device_note, resume_note, say
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
-from ._rundir import claim_run_dir, refuse_other_study, resolve_storage, run_id
+from ._rundir import claim_run_dir, display_storage, refuse_other_study, resolve_storage, run_id
 from ._storage import open_storage, redact, retried_failures
 from ._suggest import suggest
 from ._trial import TrialConfig
@@ -154,6 +154,23 @@ def open_study(space: SearchSpace, storage: str, *, study: str | None = None, wo
     if "space" not in handle.user_attrs:
         handle.set_user_attr("space", space.to_dict())
     return handle
+
+
+#: The study's user attribute with the trials the last search asked for in all (``--trials``).
+GOAL_ATTR = "trials_goal"
+
+
+def record_goal(study: optuna.Study, total: int) -> None:
+    """Keep in the study how many trials its search asks for in all, so that a worker joining it
+    without ``--trials`` works towards that total, not the space file's ``trials``."""
+    if study.user_attrs.get(GOAL_ATTR) != int(total):
+        study.set_user_attr(GOAL_ATTR, int(total))
+
+
+def study_goal(study: optuna.Study, space: SearchSpace) -> int:
+    """The trials a study's search asked for in all (`record_goal`); the space's for an older study."""
+    goal = study.user_attrs.get(GOAL_ATTR)
+    return goal if isinstance(goal, int) and not isinstance(goal, bool) and goal >= 1 else space.trials
 
 
 def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", quiet: bool = True,
@@ -364,18 +381,18 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
     total = whole(trials if trials is not None else space.trials, "--trials")
     whole(workers, "--workers")
     check_timeout(timeout)
-    note = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
+    notes: list[str] = []
+    on_cpu = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
     check_data(space)
-    if note and not quiet:
-        print(f"snnprune: note: {note}", file=sys.stderr)
+    say(notes, on_cpu)
     run_dir.mkdir(parents=True, exist_ok=True)
     storage = resolve_storage(run_dir, storage, workers=workers)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage
         claim_run_dir(run_dir, storage, handle)
-        note = resume_note(handle, space)
-    if note and not quiet:
-        print(f"snnprune: note: {note}", file=sys.stderr)
+        record_goal(handle, total)
+        resumed = resume_note(handle, space)
+    say(notes, resumed)
     timeout = timeout if timeout is not None else space.timeout
     if workers == 1:
         run_worker(space, storage, name, run_dir, trials=None, total=total, timeout=timeout, device=device,
@@ -383,7 +400,7 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
     else:
         _run_processes(space, storage, name, run_dir, total, timeout, device, workers, quiet)
     return summarize(optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False)),
-                     storage=storage, run_dir=run_dir)
+                     storage=storage, run_dir=run_dir, notes=notes)
 
 
 def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, total: int,
@@ -419,8 +436,8 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
         raise RuntimeError(f"a worker process failed (exit codes {codes})")
 
 
-def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, Any]:
-    """Counts by state and the Pareto front, as plain data."""
+def summarize(study: optuna.Study, *, storage: str, run_dir: Path, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """Counts by state and the Pareto front, as plain data, with the notes the search printed."""
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     retried = len(retried_failures(trials))  # dead or interrupted, and queued again: not failures
@@ -429,13 +446,15 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path) -> dict[str, 
     except ValueError:
         front = []
     out = {
-        "study": study.study_name, "storage": redact(storage), "run_dir": str(run_dir),
+        "study": study.study_name, "storage": display_storage(storage), "run_dir": str(run_dir),
         "metrics": study.metric_names, "directions": [d.name.lower() for d in study.directions],
         "trials": len(trials), "complete": states.count(TrialState.COMPLETE),
         "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL) - retried,
         "retried": retried,
         "pareto": [{"trial": t.number, "values": t.values, "pruner": t.user_attrs.get("config", {}).get("pruner"),
-                    "sparsity": t.user_attrs.get("config", {}).get("sparsity")} for t in front],
+                    "sparsity": t.user_attrs.get("metrics", {}).get("sparsity"),  # reached, as report.md
+                    "target_sparsity": t.user_attrs.get("config", {}).get("sparsity")} for t in front],
+        "notes": list(notes),
     }
     if out["trials"] and out["complete"] == 0 and out["pruned"] == 0:
         reasons = sorted({t.user_attrs.get("fail_reason", "unknown") for t in trials})

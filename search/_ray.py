@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import os
-import sys
 import threading
 import time
 import traceback
@@ -50,7 +49,7 @@ from snnprune.errors import UserError, first_line
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
-from ._notes import check_data, resume_note
+from ._notes import check_data, resume_note, say
 from ._optuna import (
     _finished,
     _jsonable,
@@ -62,6 +61,7 @@ from ._optuna import (
     open_study,
     quiet_optuna,
     record_constraints,
+    record_goal,
     rung_scope,
     summarize,
     trial_config,
@@ -321,12 +321,13 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives
         scope = rung_scope(handle)
         claim_run_dir(run_dir, storage, handle)
-        note = resume_note(handle, space)
+        record_goal(handle, total)
+        resumed = resume_note(handle, space)
         remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
         if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
             _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once
-    if note and not quiet:
-        print(f"snnprune: note: {note}", file=sys.stderr)
+    notes: list[str] = []
+    say(notes, resumed)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
     started = _start_ray(address) if remaining > 0 else False
     try:
@@ -335,7 +336,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
             concurrent = fits if max_concurrent is None else min(fits, max_concurrent)
             tuner, searcher = _make_tuner(space, name, storage, run_dir, samples=remaining, concurrent=concurrent,
                                           timeout=timeout if timeout is not None else space.timeout,
-                                          device=device, scope=scope)
+                                          device=device, scope=scope, salt=len(handle.get_trials(deepcopy=False)))
             try:
                 with quiet_optuna(), _quiet_tune(), _heartbeats(searcher), _watch_interrupt(searcher.interrupt), \
                         polled_bar(_reader(storage, name), _finished, total, f"{name} (ray)", quiet=quiet):
@@ -355,7 +356,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
             ray.shutdown()
     with quiet_optuna():
         final = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
-    return summarize(final, storage=storage, run_dir=run_dir)
+    return summarize(final, storage=storage, run_dir=run_dir, notes=notes)
 
 
 def _reader(storage: str, name: str) -> optuna.Study:
@@ -365,8 +366,10 @@ def _reader(storage: str, name: str) -> optuna.Study:
 
 
 def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, samples: int, concurrent: int,
-                timeout: float | None, device: str, scope: str) -> tuple[Any, Any]:
-    """The Tuner over our study, and its searcher (to close what Tune leaves open)."""
+                timeout: float | None, device: str, scope: str, salt: int = 0) -> tuple[Any, Any]:
+    """The Tuner over our study, and its searcher (to close what Tune leaves open). ``salt`` (the
+    trials already in the study) seeds the sampler apart from earlier runs: without it a resumed
+    search replayed the random start-up of the first and ran the same parameters again."""
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
@@ -374,7 +377,7 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
     with quiet_optuna():  # it loads our study and says so
         searcher = _searcher_class()(
             space=_DefineByRun(space_dict, space.source, name), metric=list(space.metric_names),
-            mode=[d[:3] for d in space.directions], sampler=make_sampler(space), study_name=name,
+            mode=[d[:3] for d in space.directions], sampler=make_sampler(space, salt=salt), study_name=name,
             storage=open_storage(storage))  # with heartbeats, grace period and retry callback
     # --timeout as in the Optuna backend: no trial starts after it, the running ones finish. Tune's
     # own time_budget_s would stop them mid-way, and they would end FAILED in the study.

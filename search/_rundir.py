@@ -7,8 +7,9 @@ paired one trial's config with another's masks. That happened by accident: a stu
 default SQLite file and re-run with ``--workers 2`` (a journal file by default) forked into a
 second study in the same folder. So:
 
-- the default storage is the one already in the folder (``study.db`` or ``journal.log``),
-  whatever ``--workers`` says; a new folder gets SQLite for one worker, a journal for several;
+- the default storage is the one already in the folder (``study.db`` or ``journal.log``), or the
+  one its ``study.json`` names (a file given with ``--storage`` elsewhere), whatever ``--workers``
+  says; a new folder gets SQLite for one worker, a journal for several;
 - the folder records the study it serves in ``study.json`` (storage, study name, run id), and a
   search on another storage that would write into it is refused with one line, unless that
   other storage is a local file that no longer exists (the study was deleted: its folder is
@@ -30,7 +31,8 @@ from snnprune.errors import UserError
 
 from ._storage import is_url, redact
 
-__all__ = ["MARKER", "claim_run_dir", "refuse_other_study", "resolve_storage", "run_id", "storage_in_folder"]
+__all__ = ["MARKER", "claim_run_dir", "display_storage", "marker_storage", "recorded_storage", "refuse_other_study",
+           "resolve_storage", "run_id", "storage_in_folder"]
 
 MARKER = "study.json"
 _FILES = {"sqlite": "study.db", "journal": "journal.log"}
@@ -73,6 +75,35 @@ def storage_in_folder(run_dir: Path) -> str | None:
     return _spec(kind, present[kind])
 
 
+def recorded_storage(run_dir: Path) -> str | None:
+    """The storage ``study.json`` names when it is not a file in the folder (``--storage`` gave a
+    journal or SQLite file elsewhere, or a server): usable as it is when it is a file that still
+    exists, or a server URL that needs no password (passwords are never written down)."""
+    marker = _read_marker(Path(run_dir))
+    shown = marker.get("storage") if marker is not None else None
+    if not isinstance(shown, str) or _identity(shown) != marker["identity"]:
+        return None  # a damaged record
+    path = _local_file(shown)
+    if path is None:
+        return None if ":***@" in shown else shown  # `redact` left the password out
+    return shown if path.is_file() else None
+
+
+def marker_storage(run_dir: Path) -> str | None:
+    """The storage ``study.json`` names, as written (passwords left out); None without one."""
+    marker = _read_marker(Path(run_dir))
+    shown = marker.get("storage") if marker is not None else None
+    return shown if isinstance(shown, str) else None
+
+
+def display_storage(storage: str) -> str:
+    """A storage as the user should read it: a local file's absolute path, a URL without password."""
+    path = _local_file(storage)
+    if path is None:
+        return redact(storage)
+    return _spec("sqlite" if storage.startswith("sqlite") else "journal", path.resolve())
+
+
 def _spec(kind: str, path: Path) -> str:
     return f"sqlite:///{path.as_posix()}" if kind == "sqlite" else str(path)
 
@@ -86,7 +117,7 @@ def resolve_storage(run_dir: Path, storage: str | None, *, workers: int = 1) -> 
     run_dir = Path(run_dir)
     given = storage is not None
     if storage is None:
-        storage = storage_in_folder(run_dir) or _spec(
+        storage = storage_in_folder(run_dir) or recorded_storage(run_dir) or _spec(
             "journal" if workers > 1 else "sqlite", run_dir / _FILES["journal" if workers > 1 else "sqlite"])
     if workers > 1 and storage.startswith("sqlite"):
         if given:
@@ -128,10 +159,7 @@ def claim_run_dir(run_dir: Path, storage: str, study: optuna.Study) -> str:
 
     run_dir = Path(run_dir)
     rid = run_id(study)
-    path = _local_file(storage)
-    shown = redact(storage) if path is None else _spec("sqlite" if storage.startswith("sqlite") else "journal",
-                                                         path.resolve())
-    marker = {"study": study.study_name, "storage": shown, "identity": _identity(storage),
+    marker = {"study": study.study_name, "storage": display_storage(storage), "identity": _identity(storage),
               "run_id": rid}
     if _read_marker(run_dir) != marker:
         run_dir.mkdir(parents=True, exist_ok=True)

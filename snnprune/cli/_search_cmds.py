@@ -23,7 +23,11 @@ def _human(summary: dict) -> str:
     metrics = summary.get("metrics") or []
     for item in summary["pareto"]:
         values = ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, item["values"]))
-        lines.append(f"  pareto trial {item['trial']:>4}: {item['pruner']} @ {item['sparsity']:.3f}  {values}")
+        reached = item.get("sparsity")
+        target = item.get("target_sparsity")
+        at = (f"sparsity {reached:.3f}" if isinstance(reached, (int, float)) else
+              f"target {target:.3f}" if isinstance(target, (int, float)) else "?")
+        lines.append(f"  pareto trial {item['trial']:>4}: {item['pruner']} @ {at}  {values}")
     lines.append(f"  run folder {summary['run_dir']}; inspect with: snnprune dashboard {summary['run_dir']}")
     return "\n".join(lines)
 
@@ -91,7 +95,7 @@ def _interrupted() -> None:
 @cli.command("worker")
 @click.option("--storage", required=True, help="The study's Optuna storage (URL or journal file).")
 @click.option("--study", required=True, help="The study to join.")
-@click.option("--trials", "-n", type=int, default=None, help="Trials for this worker (default: until the study has its total).")
+@click.option("--trials", "-n", type=int, default=None, help="Trials for this worker (default: until the study has the total its search asked for).")
 @click.option("--out", type=click.Path(), default="runs", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
@@ -102,6 +106,7 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     import optuna
 
     from snnprune.search import open_storage, run_worker, summarize
+    from snnprune.search._optuna import study_goal
     from snnprune.spaces import parse_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -116,7 +121,7 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
         raise UserError(f"study {study!r} was not created by snnprune (no space attached)")
     space = parse_space(loaded.user_attrs["space"], source=f"study {study}")
     run_dir = out_folder(Path(out) / study)
-    total = space.trials if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
+    total = study_goal(loaded, space) if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
     try:
         run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,
                    quiet=True, progress=not (quiet or as_json))

@@ -115,3 +115,19 @@ def test_trials_csv_has_each_metric_once(run_folder):
     row = csv.set_index("number").loc[1]
     assert (row["accuracy"], row["sops"], row["target_sparsity"]) == (0.8, 20_000.0, 0.6)
     assert row["firing_rates"] == '{"features.2": 0.2}'  # a dict metric kept, not emptied to NaN
+
+
+def test_report_counts_a_trial_that_was_interrupted_and_run_again_apart_from_failures(run_folder):
+    """report.md counted it as a failure where `search` said "1 interrupted and run again": a dead
+    or interrupted trial queued once more is not a failure of its configuration."""
+    study = _study(run_folder)
+    dead = study.ask()
+    study.tell(dead, state=optuna.trial.TrialState.FAIL)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params={},
+                                              distributions={}, user_attrs={"retry_of": dead.number}))
+    build_report(resolve_run(run_folder))
+    text = (run_folder / "report.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("- trials:"))
+    assert line.startswith("- trials: 7 (")  # the fixture's own failed trial stays a failure
+    assert sorted(line[line.index("(") + 1:-1].split(", ")) == [
+        "1 fail", "1 interrupted and run again", "1 waiting", "4 complete"]

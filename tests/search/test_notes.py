@@ -62,3 +62,27 @@ def test_a_missing_data_folder_is_refused_before_a_study_is_created(tmp_path, sp
         else:
             ray_optimize(space, run_dir=run_dir, trials=1, quiet=True)
     assert not (run_dir / "study.db").exists() and not (tmp_path / "journal.log").exists()
+
+
+def test_quiet_and_json_searches_keep_the_resume_note(tmp_path, tiny_space, space_dict, capsys):
+    """`-q` and `--json` dropped the note (printed only when not quiet): a front mixing two
+    budgets came without a word. Now it is on stderr and in the summary's notes."""
+    import json
+
+    import yaml
+
+    from snnprune.cli._app import main
+    from snnprune.search import optimize
+
+    optimize(tiny_space(trials=1), run_dir=tmp_path / "t", quiet=True)
+    capsys.readouterr()
+    moved = space_dict(trials=1)
+    moved["budget"]["lr"] = 0.05
+    (tmp_path / "moved.yaml").write_text(yaml.safe_dump(moved))
+    code = main(["search", str(tmp_path / "moved.yaml"), "--out", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(out)
+    assert len(summary["notes"]) == 1 and "budget.lr: 0.1 -> 0.05" in summary["notes"][0]
+    assert "budget.lr: 0.1 -> 0.05" in err
+    assert summary["storage"] == f"sqlite:///{(tmp_path / 't' / 'study.db').resolve().as_posix()}"  # absolute

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from snnprune.cli._app import main
-from snnprune.search import optimize
+from snnprune.search import open_study, optimize
+from snnprune.search._storage import open_storage
 
 
 def _write(tmp_path, space_dict, **kw):
@@ -72,6 +73,7 @@ def test_two_workers_on_a_journal_file_run_every_trial_once(tiny_space, tmp_path
     # 5 only if both workers end a trial in the same instant (`_stop_at`); before, 5 was usual
     assert 4 <= len(finished) <= 5
     assert summary["complete"] + summary["pruned"] == len(finished)
+    assert study.user_attrs["trials_goal"] == 4  # what a `worker` joining it works towards
 
 
 def test_workers_refuse_a_shared_sqlite_file(tiny_space, tmp_path):
@@ -103,3 +105,19 @@ def test_tpe_sampler_of_a_small_search_starts_modelling_early(tiny_space):
     sampler = make_sampler(tiny_space(trials=16, sampler="tpe"))
     assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._n_startup_trials == 4
 
+
+
+def test_a_worker_joins_towards_the_total_the_search_asked_for(tiny_space, tmp_path, capsys):
+    """`search --trials 16` on a space whose file says 4: a `worker` without -n stopped at 4 (it read
+    the stored space), so it ran nothing while the search's own workers had 12 to go."""
+    from snnprune.search._optuna import GOAL_ATTR, record_goal, study_goal
+
+    journal = str(tmp_path / "j.log")
+    space = tiny_space(trials=1)
+    handle = open_study(space, journal)
+    record_goal(handle, 2)  # what `search --trials 2` records when it starts
+    assert handle.user_attrs[GOAL_ATTR] == 2 and study_goal(handle, space) == 2
+    code = main(["worker", "--storage", journal, "--study", "t", "--out", str(tmp_path / "runs"), "-q", "--json"])
+    assert code == 0
+    study = optuna.load_study(study_name="t", storage=open_storage(journal, heartbeat=False))
+    assert len([t for t in study.trials if t.state.is_finished()]) == 2

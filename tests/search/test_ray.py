@@ -61,6 +61,11 @@ def test_trials_land_in_the_optuna_study(local_ray, base, tiny_space):
     # resume: the study already holds its trials, nothing more runs
     again = ray_optimize(tiny_space(study="api", trials=2), run_dir=run_dir, quiet=True)
     assert again["trials"] == 2
+    # resume with one more: the sampler is seeded apart from the first run, which it replayed
+    # before (trial 2 ran trial 0's parameters again)
+    ray_optimize(tiny_space(study="api", trials=3), run_dir=run_dir, quiet=True)
+    params = [t.params for t in optuna.load_study(study_name="api", storage=f"sqlite:///{run_dir / 'study.db'}").trials]
+    assert len(params) == 3 and params[2] not in params[:2]
 
 
 def test_timeout_starts_no_trial_after_it_and_lets_the_running_ones_finish(local_ray, base, tiny_space):

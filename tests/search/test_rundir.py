@@ -112,3 +112,36 @@ def test_report_and_runs_read_the_storage_the_folder_serves_not_the_newest_file(
     _study_in(tmp_path, tiny_space(), resolve_storage(tmp_path, None))
     (tmp_path / "journal.log").write_text("")  # a newer, stray journal
     assert resolve_run(str(tmp_path)).storage.startswith("sqlite:///")
+
+
+def test_a_study_kept_outside_its_folder_is_found_by_every_command_that_takes_the_folder(tmp_path, tiny_space):
+    """`search --storage /elsewhere/x.log` printed 'inspect with: snnprune dashboard runs/x', yet
+    report, export, runs and dashboard said the folder held no study.db or journal.log, and
+    `runs` left the study out."""
+    from snnprune.reports import list_runs, resolve_run
+
+    journal = tmp_path / "elsewhere" / "x.log"
+    journal.parent.mkdir()
+    folder = tmp_path / "runs" / "t"
+    handle = _study_in(folder, tiny_space(), str(journal))
+    handle.enqueue_trial({})  # one trial, so that the listing has something to count
+    ref = resolve_run(folder)
+    assert (ref.storage, ref.study) == (str(journal.resolve()), "t")
+    assert [(r["run"], r.get("error"), r["trials"]) for r in list_runs(tmp_path / "runs")] == [("t", None, 1)]
+    assert resolve_storage(folder, None) == str(journal.resolve())  # the search resumes it, as its files
+
+
+def test_a_study_elsewhere_that_cannot_be_opened_is_named_in_one_line(tmp_path, tiny_space):
+    from snnprune.reports import resolve_run
+
+    journal = tmp_path / "gone.log"
+    folder = tmp_path / "runs" / "t"
+    _study_in(folder, tiny_space(), str(journal))
+    journal.unlink()
+    with pytest.raises(UserError, match=r"keeps its study in .*gone.log, which cannot be opened"):
+        resolve_run(folder)
+    marker = json.loads((folder / MARKER).read_text())
+    marker.update(storage="postgresql://u:***@db/x", identity="postgresql://u:***@db/x")
+    (folder / MARKER).write_text(json.dumps(marker))
+    with pytest.raises(UserError, match=r"postgresql://u:\*\*\*@db/x, which cannot be opened .* password"):
+        resolve_run(folder)
