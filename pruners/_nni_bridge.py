@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from nni.compression import TorchEvaluator
 from torch import nn
 
-from snnprune.engine import OPTIMIZERS, SCHEDULES, Batches, Callback, FitResult, evaluate, fit
+from snnprune.engine import OPTIMIZERS, SCHEDULES, Batches, Callback, FitResult, check_rates, evaluate, fit
 from snnprune.errors import UserError
 
 __all__ = ["make_evaluator", "training_step"]
@@ -47,10 +47,7 @@ def _traced_optimizer(model: nn.Module, name: str, lr: float, momentum: float,
     """The optimizer `snnprune.engine.make_optimizer` would build, traced so NNI can rebuild it."""
     if name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if not lr > 0:
-        raise UserError(f"learning rate must be > 0, got {lr!r}")
-    if weight_decay < 0:
-        raise UserError(f"weight decay must be >= 0, got {weight_decay!r}")
+    check_rates(lr, weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UserError("the model has no trainable parameter: nothing for an optimizer to train")

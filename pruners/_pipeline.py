@@ -73,6 +73,34 @@ def masked_sparsity(masks: Masks) -> float:
     return 1.0 - kept / total if total else 0.0
 
 
+def masked_channel_sparsity(model: nn.Module, masks: Masks) -> float:
+    """Fraction of the removable conv channels (`channel_groups`) whose filters are all masked."""
+    convs = {g.conv for g in model.channel_groups()}
+    rows = [t["weight"].flatten(1).ne(0).any(1) for name, t in masks.items()
+            if name in convs and t.get("weight") is not None]
+    total = sum(r.numel() for r in rows)
+    return 1.0 - sum(int(r.sum()) for r in rows) / total if total else 0.0
+
+
+def target_note(name: str, model: nn.Module, masks: Masks, sparsity: float, structured: bool) -> str | None:
+    """A note when a pruner ends away from its target by more than rounding can explain (one
+    unit per layer: a channel, or a weight), whatever the pruner: NNI's own rank ties and keep
+    every tied channel (`nni:SlimPruner` on a network with silent channels stopped at 0.12 of
+    them for any target), and nothing said so."""
+    if structured:
+        reached = masked_channel_sparsity(model, masks)
+        groups = list(model.channel_groups())
+        units = sum(int(model.get_submodule(g.conv).weight.shape[0]) for g in groups)
+        slack, what = len(groups) / max(1, units), "channels"
+    else:
+        reached = masked_sparsity(masks)
+        units = sum(t["weight"].numel() for t in masks.values() if t.get("weight") is not None)
+        slack, what = len(masks) / max(1, units), "weights"
+    if abs(reached - float(sparsity)) <= slack + 1e-9:
+        return None
+    return f"{name}: {reached:.4g} of the {what} pruned, not the target {float(sparsity):.4g}"
+
+
 def _check_data(model: nn.Module, data: DataSplits) -> None:
     """The whole data set is needed (train, val, test), and its images must fit the model: say
     so in one line now rather than fail on an attribute or a conv shape minutes later."""
@@ -138,6 +166,10 @@ def run_pruning(
     masks = {name: {k: v.detach().cpu() for k, v in targets.items() if v is not None}
              for name, targets in instance.get_masks().items()}
     instance.unwrap_model()
+    events = list(getattr(instance, "events", []))
+    off = target_note(spec.name, model, masks, sparsity, structured) if spec.has_target else None
+    if off is not None and not any(e.get("event") == "note" for e in events):  # a pruner's own says why
+        events.append({"step": getattr(instance, "step", None), "event": "note", "message": off})
     # Cut the channels out before fine-tuning: the compact network computes the same function
     # (same outputs, same gradients for what is kept) and trains faster. Unstructured masks are
     # held by a callback on the plain model.
@@ -170,4 +202,4 @@ def run_pruning(
         "seconds": time.perf_counter() - start,
     }
     return PruneOutcome(model=final, masks=masks, structured=structured, metrics=metrics, dense=dense,
-                        history=history, events=list(getattr(instance, "events", [])))
+                        history=history, events=events)

@@ -302,6 +302,7 @@ CORE_CASES = {
     "inspect --width 1e9": (_argv("inspect", "-m", "cnn", "-d", "digits", "--width", "1e9"), ["width", "16"], []),
     "train --width nan": (_argv(*TRAIN, "--width", "nan"), ["width", "nan"], []),
     "train --seed 2**63": (_argv(*TRAIN, "--seed", str(2**63)), ["--seed", str(2**63)], []),
+    "train --lr nan": (_argv(*TRAIN, "--lr", "nan"), ["learning rate", "a finite number > 0, got nan"], []),
     "prune --seed 2**32": (_argv(*PRUNE, "--sparsity", "0.5", "--seed", str(2**32)), ["--seed"], []),
     "--from a text file": (_with_files({"text.txt": b"hello\n"}, *PRUNE, "--sparsity", "0.5", "--from",
                                        "{tmp}/text.txt"), ["text.txt", "not a torch checkpoint"], []),

@@ -9,7 +9,7 @@ from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint
 from ._device import autocast, resolve_device
 from ._inputs import check_split
 from ._loop import Batches, FitResult, evaluate, fit, reset_states
-from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_scheduler
+from ._optim import OPTIMIZERS, SCHEDULES, check_rates, make_optimizer, make_scheduler
 
 __all__ = [
     "TRAINING_REVISION",
@@ -24,6 +24,7 @@ __all__ = [
     "SCHEDULES",
     "atomic_torch_save",
     "atomic_write_bytes",
+    "check_rates",
     "autocast",
     "check_split",
     "evaluate",

@@ -20,6 +20,7 @@ from spikingjelly.activation_based import functional as sj_functional
 from torch import nn
 from tqdm.auto import tqdm
 
+from snnprune._modes import eval_mode
 from snnprune._seeds import check_seed
 from snnprune.errors import TrainingDiverged, UserError
 
@@ -68,17 +69,14 @@ def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
     check_split(model, split, "evaluate", "data.test")
     dev = resolve_device(device)
     model.to(dev)
-    was_training = model.training
-    model.eval()
     correct, loss_sum, n = 0, 0.0, 0
-    with torch.no_grad(), autocast(dev, amp):
+    with eval_mode(model), torch.no_grad(), autocast(dev, amp):
         for x, y in split.batches(batch_size, shuffle=False, device=dev):
             out = model(x).float()
             reset_states(model)
             loss_sum += F.cross_entropy(out, y, reduction="sum").item()
             correct += (out.argmax(1) == y).sum().item()
             n += y.numel()
-    model.train(was_training)
     return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan"),
             "samples": n}
 

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from snnprune.errors import UserError
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "make_scheduler"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "check_rates", "make_optimizer", "make_scheduler"]
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant")
 
 
+def check_rates(lr: float, weight_decay: float) -> None:
+    """One line for a learning rate that is not a finite number > 0 (nan passed ``lr > 0``'s
+    negation as "must be > 0, got nan") or a negative weight decay."""
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise UserError(f"learning rate must be a finite number > 0, got {lr!r}")
+    if not (isinstance(weight_decay, (int, float)) and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise UserError(f"weight decay must be a finite number >= 0, got {weight_decay!r}")
+
+
 def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float = 0.1, momentum: float = 0.9,
                    weight_decay: float = 5e-4) -> torch.optim.Optimizer:
     """SGD with momentum (the seeds' choice) or Adam, over the trainable parameters."""
-    if not lr > 0:
-        raise UserError(f"learning rate must be > 0, got {lr!r}")
-    if weight_decay < 0:
-        raise UserError(f"weight decay must be >= 0, got {weight_decay!r}")
+    check_rates(lr, weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)

@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnprune._modes import eval_mode
 from snnprune.engine import reset_states, resolve_device
+from snnprune.errors import UserError
 from snnprune.models import is_spiking
 
 from ._static import _effective_nonzero, dead_channels
@@ -66,7 +68,15 @@ def _synapse_hits(module: nn.Module, x: torch.Tensor, nz: torch.Tensor) -> float
 
 def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batch_size: int = 128,
                      device: str | torch.device | None = "auto") -> ActivityStats:
-    """Firing rate of every spiking layer, SOPs and real-valued MACs per sample, on data."""
+    """Firing rate of every spiking layer, SOPs and real-valued MACs per sample, on data.
+
+    An empty split or ``max_batches`` < 1 is refused: zero SOPs measured on no sample would read
+    as a network that never spikes.
+    """
+    if isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1:
+        raise UserError(f"max_batches must be an integer >= 1, got {max_batches!r}")
+    if len(split) == 0:
+        raise UserError("the split is empty: no sample to measure firing rates and SOPs on")
     dev = resolve_device(device)
     model.to(dev)
     dead = dead_channels(model)
@@ -96,10 +106,8 @@ def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batc
                         m, nn.Conv2d) else x.numel() // x.shape[-1]
                     entry["macs"] += float(rows) * positions * float(nz.sum())
             handles.append(module.register_forward_hook(op_hook))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for i, (x, _y) in enumerate(split.batches(batch_size, shuffle=False, device=dev)):
                 if i >= max_batches:
                     break
@@ -109,7 +117,6 @@ def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batc
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     n = max(stats.samples, 1)
     stats.firing_rates = {k: v[0] / v[1] for k, v in fired.items() if v[1]}
     stats.per_layer_ops = {k: {"sops": v["sops"] / n, "macs": v["macs"] / n} for k, v in ops.items()}

@@ -8,6 +8,8 @@ import torch
 from spikingjelly.activation_based import functional as sj_functional
 from torch import nn
 
+from snnprune._modes import eval_mode
+
 __all__ = ["input_shape_of", "probe_forward"]
 
 Hook = Callable[[nn.Module, tuple, torch.Tensor], None]
@@ -28,13 +30,10 @@ def probe_forward(model: nn.Module, hooks: Mapping[str, Hook], input_shape: tupl
     handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
     shape = tuple(input_shape) if input_shape is not None else input_shape_of(model)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, *shape, device=device))
     finally:
         for handle in handles:
             handle.remove()
         sj_functional.reset_net(model)
-        model.train(was_training)

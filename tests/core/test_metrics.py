@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from snnprune.data import Split
+from snnprune.errors import UserError
 from snnprune.metrics import E_AC_PJ, E_MAC_PJ, count_layers, measure, measure_activity
 from snnprune.metrics._activity import _synapse_hits
 from snnprune.models import build_model
@@ -91,3 +92,30 @@ def test_measure_reports_sparsity_against_a_reference(tiny_cnn):
     half = measure(net, reference_weights=2 * m.weights)
     assert half.sparsity == pytest.approx(1 - m.nonzero_weights / (2 * m.weights))
     assert measure(net, Split(torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))).sops is not None
+
+
+def test_measuring_gives_every_module_back_its_own_mode(digits, tiny_cnn):
+    """A BN frozen inside a training network (bn.eval()) came back from evaluate / measure / the
+    probe pass in train mode: they restored only the network's flag, which sets every module."""
+    from snnprune.engine import evaluate
+
+    net = tiny_cnn()
+    net.train()
+    frozen = net.features[1]
+    frozen.eval()
+    for run in (lambda: measure(net), lambda: measure(net, digits.test, max_batches=1),
+                lambda: evaluate(net, digits.test)):
+        run()
+        assert net.training and not frozen.training
+        assert all(m.training for m in net.modules() if m is not frozen)
+
+
+@pytest.mark.parametrize("kwargs,fragment", [({"max_batches": 0}, "max_batches"), ({}, "split is empty")])
+def test_measuring_activity_on_no_sample_is_refused(digits, tiny_cnn, kwargs, fragment):
+    """It reported 0 SOPs and no firing rate: a network that never spikes, measured on nothing."""
+    import snnprune
+
+    empty = snnprune.load_dataset("digits", val_fraction=0.0, seed=0).val
+    split = digits.test if kwargs else empty
+    with pytest.raises(UserError, match=fragment):
+        measure(tiny_cnn(), split, **kwargs)

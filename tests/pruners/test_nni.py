@@ -13,6 +13,7 @@ import pytest
 import torch
 from nni.compression.pruning import L1NormPruner, LevelPruner, SlimPruner, TaylorPruner
 
+import snnprune
 from snnprune.compaction import compact
 from snnprune.engine import fit, reset_states
 from snnprune.errors import UserError
@@ -195,3 +196,36 @@ def test_example_script_runs():
                            "--prune-epochs", "1"], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "nni:L1NormPruner" in done.stdout and "sca" in done.stdout
+
+
+def test_a_pruner_that_ends_away_from_its_target_says_so(digits):
+    """nni:SlimPruner ranks tied channels (silent channels get one and the same Slim factor) and
+    keeps every tied one: on this resnet19 it pruned 0.094 of the channels for any target, and
+    nothing said so. Every pruner run through `run_pruning` is now checked against its target."""
+    from snnprune.models import build_model, seeded
+    from snnprune.pruners import Budget, run_pruning
+
+    small = snnprune.load_dataset("digits", subset=200, seed=0)
+    with seeded(0):
+        net = build_model("resnet19", num_classes=10, in_channels=1, image_size=8, T=2, width=0.25)
+    out = run_pruning("nni:SlimPruner", net, small, sparsity=0.7, hyperparameters={"training_steps": 2},
+                      budget=Budget(pretrain_epochs=1, prune_epochs=1, finetune_epochs=0, batch_size=32))
+    assert len(out.notes) == 1 and "of the channels pruned, not the target 0.7" in out.notes[0], out.notes
+
+
+def test_the_target_check_allows_rounding_and_nothing_more(tiny_cnn):
+    from snnprune.pruners._pipeline import masked_channel_sparsity, target_note
+
+    net = tiny_cnn(width=0.5)  # channels 16 / 32 / 64
+    masks = {}
+    for g, drop in zip(net.channel_groups(), (8, 16, 32)):  # exactly half of every layer
+        w = torch.ones_like(net.get_submodule(g.conv).weight)
+        w[:drop] = 0
+        masks[g.conv] = {"weight": w}
+    assert masked_channel_sparsity(net, masks) == 0.5
+    assert target_note("p", net, masks, 0.5, True) is None
+    assert target_note("p", net, masks, 0.52, True) is None  # within one channel per layer (3 of 112)
+    assert target_note("p", net, masks, 0.6, True) == "p: 0.5 of the channels pruned, not the target 0.6"
+    dense = {"fc": {"weight": torch.tensor([1.0, 0.0, 1.0, 0.0])}}
+    assert target_note("p", net, dense, 0.5, False) is None
+    assert target_note("p", net, dense, 0.9, False) == "p: 0.5 of the weights pruned, not the target 0.9"
