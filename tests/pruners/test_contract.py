@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from nni.compression.base.compressor import Pruner
-from torch import nn
 
 from snnprune.compaction import compact
 from snnprune.engine import fit, reset_states
 from snnprune.models import is_spiking
 from snnprune.pruners import default_config_list, get_pruner, list_pruners, masked_sparsity
+from snnprune.pruners._pipeline import masked_channel_sparsity
 
 NAMES = [spec.name for spec in list_pruners()]
 # Short schedules so that every pruner acts within the few steps a unit test can afford.
@@ -32,17 +32,6 @@ def _run(name: str, digits, tiny_cnn, seed: int = 0, sparsity: float = SPARSITY)
                           **_hyperparameters(name))
     pruner.prune(digits.train, epochs=2, max_steps=12, lr=0.05, seed=seed, quiet=True)
     return spec, model, pruner
-
-
-def _channel_sparsity(model: nn.Module, masks) -> float:
-    convs = {g.conv for g in model.channel_groups()}
-    total = kept = 0
-    for name, targets in masks.items():
-        if name in convs:
-            rows = targets["weight"].flatten(1).sum(1) != 0
-            total += rows.numel()
-            kept += int(rows.sum())
-    return 1.0 - kept / total
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -81,7 +70,7 @@ def test_reaches_its_target_sparsity(pruned):
         assert 0.0 < masked_sparsity(masks) < 1.0  # reports what it reached
         return
     if spec.kind == "structured":
-        assert _channel_sparsity(model, masks) == pytest.approx(SPARSITY, abs=0.01), name
+        assert masked_channel_sparsity(model, masks) == pytest.approx(SPARSITY, abs=0.01), name
     else:
         assert masked_sparsity(masks) == pytest.approx(SPARSITY, abs=0.01), name
 
@@ -96,7 +85,7 @@ def test_reaches_zero_and_small_targets(name, sparsity, digits, tiny_cnn):
     masks = pruner.get_masks()
     if spec.kind == "structured":
         groups = model.channel_groups()
-        got = _channel_sparsity(model, masks)
+        got = masked_channel_sparsity(model, masks)
         slack = len(groups) / sum(masks[g.conv]["weight"].shape[0] for g in groups)
     else:
         got = masked_sparsity(masks)
@@ -125,7 +114,7 @@ def test_a_channel_floor_above_the_target_is_reached_and_said(name, digits, tiny
     assert len(notes) == 1 and "min_channels=24" in notes[0], notes
     assert f"{reachable:.4g} at most, not 0.5" in notes[0]
     pruner.prune(digits.train, epochs=2, max_steps=12, lr=0.05, seed=0, quiet=True)
-    assert _channel_sparsity(model, pruner.get_masks()) == pytest.approx(reachable, abs=1 / 112), name
+    assert masked_channel_sparsity(model, pruner.get_masks()) == pytest.approx(reachable, abs=1 / 112), name
 
 
 @pytest.mark.parametrize("name", FLOORED)
