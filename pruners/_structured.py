@@ -143,10 +143,11 @@ class ChannelPruner(SNNPruner):
     def _note_unreachable_target(self) -> None:
         """Say so when ``min_channels`` (1 by default) keeps more channels than the target allows:
         the run still goes on, at the sparsity that can be reached, but not silently."""
-        reached = self.reachable_sparsity()
-        rounded = _reachable(self._widths(), self.sparsity, self.scope, 0)  # rounding alone
+        widths = self._widths()
+        reached = _reachable(widths, self.sparsity, self.scope, self.min_channels)
+        rounded = _reachable(widths, self.sparsity, self.scope, 0)  # rounding alone
         if reached < rounded - 1e-12:
-            total = sum(self._widths())
+            total = sum(widths)
             floor = round((1.0 - reached) * total)
             self.note(f"{self.spec.name}: min_channels={self.min_channels} keeps at least {floor} of the "
                       f"{total} channels, so channel sparsity {reached:.4g} at most, not {self.sparsity:.4g}")
