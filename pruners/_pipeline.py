@@ -184,10 +184,13 @@ def run_pruning(
                                   desc="finetune", **common).history
     final.eval()
     test = evaluate(final, data.test, device=device)
+    val_accuracy = (history.get("finetune") or history.get("prune") or [{}])[-1].get("val_accuracy")
+    if val_accuracy is None and len(data.val) > 0:  # no epoch after pruning measured it
+        val_accuracy = evaluate(final, data.val, device=device)["accuracy"]
     figures = measure(final, data.test, reference_weights=dense["weights"], device=device)
     metrics = {
         "accuracy": test["accuracy"],
-        "val_accuracy": (history.get("finetune") or history.get("prune") or [{}])[-1].get("val_accuracy"),
+        "val_accuracy": val_accuracy,
         "sparsity": figures.sparsity,
         "mask_sparsity": masked_sparsity(masks),
         "params": figures.params,

@@ -20,6 +20,7 @@ import torch
 from snnprune.compaction import save_compact, save_sparse
 from snnprune.data import DataSplits, load_dataset
 from snnprune.engine import Callback, FitContext, atomic_torch_save, atomic_write_bytes, fit
+from snnprune.errors import UserError
 from snnprune.metrics import ModelMetrics, measure_activity
 from snnprune.models import build_model, seeded
 from snnprune.pruners import Budget, get_pruner, run_pruning
@@ -114,10 +115,12 @@ class _RungCheck(Callback):
 
 def _objective_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """Objectives read validation accuracy (model selection must not see the test set)."""
+    if metrics.get("val_accuracy") is None:
+        raise UserError("the validation split is empty (raise data.subset or data.val_fraction): "
+                        "a search selects on validation accuracy, never on the test set")
     out = dict(metrics)
     out["test_accuracy"] = metrics["accuracy"]
-    if metrics.get("val_accuracy") is not None:
-        out["accuracy"] = metrics["val_accuracy"]
+    out["accuracy"] = metrics["val_accuracy"]
     out["energy"] = metrics.get("energy_uj")
     out["params"] = metrics.get("nonzero_weights")
     return out

@@ -47,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import _commands  # noqa: F401  (registers the commands)
 
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="snnprune",
-                 standalone_mode=False)
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="snnprune",
+                        standalone_mode=False)  # returns a command's click Exit code, else None
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         return 2
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("snnprune: interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def emit(payload: dict[str, Any], as_json: bool, human: str) -> None:

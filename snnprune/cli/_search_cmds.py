@@ -84,7 +84,14 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
                                workers=workers or 1, device=device, quiet=quiet or as_json)
         except KeyboardInterrupt:
             _interrupted()
+    _finish(summary, as_json)
+
+
+def _finish(summary: dict, as_json: bool) -> None:
+    """Print the summary; a study whose every trial failed exits 1, so a script sees it failed."""
     emit(summary, as_json, _human(summary))
+    if summary.get("all_failed"):
+        raise click.exceptions.Exit(1)
 
 
 def _interrupted() -> None:
@@ -128,4 +135,4 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     except KeyboardInterrupt:
         _interrupted()
     summary = summarize(optuna.load_study(study_name=study, storage=handle), storage=storage, run_dir=run_dir)
-    emit(summary, as_json, _human(summary))
+    _finish(summary, as_json)

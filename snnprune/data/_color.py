@@ -48,6 +48,25 @@ def _own_folder(root: Path, folder: str, marker: str) -> Path:
     return root
 
 
+def _labels(raw: object) -> np.ndarray | None:
+    """`raw` as int64 labels [N], or None when it is not a flat sequence of integers.
+
+    A hand-made or damaged batch may hold strings, floats, nesting or huge numbers: each is
+    refused here rather than truncated (1.7 -> 1) or left to fail deep inside numpy.
+    """
+    try:
+        values = np.asarray(raw)
+    except (ValueError, TypeError, OverflowError):  # ragged nesting
+        return None
+    if values.ndim != 1:
+        return None
+    if values.size == 0:
+        return values.astype(np.int64)
+    if not np.issubdtype(values.dtype, np.integer) or values.max() > np.iinfo(np.int64).max:
+        return None  # Python ints beyond int64 arrive as dtype object
+    return values.astype(np.int64)
+
+
 def _unpickle(info: DatasetInfo, path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Images [N, 3, 32, 32] uint8 and labels [N] from one CIFAR python-pickle batch file."""
     bad = f"{info.name}: {path} is not a valid CIFAR batch file"
@@ -62,7 +81,10 @@ def _unpickle(info: DatasetInfo, path: Path, label_key: bytes) -> tuple[np.ndarr
             f"{bad} (no b'data' / {label_key!r} entries); {info.how_to_get}"
         )
     data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    labels = _labels(batch[label_key])
+    if labels is None:
+        raise UserError(f"{bad} ({label_key!r} is not a list of integer class labels); "
+                        f"{info.how_to_get}")
     side = info.image_size
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side:
         raise UserError(
@@ -115,7 +137,7 @@ def _decode_all(info: DatasetInfo, paths: list[Path]) -> np.ndarray:
                 if rgb.size != (side, side):
                     rgb = rgb.resize((side, side), Image.BILINEAR)
                 out[i] = np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
-        except OSError as exc:  # includes PIL.UnidentifiedImageError
+        except (OSError, Image.DecompressionBombError) as exc:  # OSError has UnidentifiedImageError
             raise UserError(
                 f"{info.name}: cannot decode image {path} ({one_line(exc)}); {info.how_to_get}"
             ) from exc
@@ -127,6 +149,15 @@ def _decode_all(info: DatasetInfo, paths: list[Path]) -> np.ndarray:
     return out
 
 
+def _lines(info: DatasetInfo, path: Path) -> list[str]:
+    """The lines of a UTF-8 text file of the data set; unreadable or not UTF-8 -> UserError."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{info.name}: cannot read {path} as UTF-8 text ({one_line(exc)}); "
+                        f"{info.how_to_get}") from exc
+
+
 def read_tiny_imagenet(info: DatasetInfo, root: Path) -> Arrays:
     """Tiny ImageNet: train/<wnid>/images/* for training, val/ (with labels) as test.
 
@@ -136,7 +167,7 @@ def read_tiny_imagenet(info: DatasetInfo, root: Path) -> Arrays:
     wnids_file = base / "wnids.txt"
     if not wnids_file.is_file():
         raise UserError(f"{info.name}: no wnids.txt under {root}; {info.how_to_get}")
-    wnids = sorted({line.strip() for line in wnids_file.read_text().splitlines() if line.strip()})
+    wnids = sorted({line.strip() for line in _lines(info, wnids_file) if line.strip()})
     if len(wnids) > info.num_classes or not wnids:
         raise UserError(
             f"{info.name}: {wnids_file} lists {len(wnids)} classes, expected 1..{info.num_classes}; "
@@ -162,7 +193,7 @@ def read_tiny_imagenet(info: DatasetInfo, root: Path) -> Arrays:
         raise UserError(f"{info.name}: no {annotations}; {info.how_to_get}")
     test_paths: list[Path] = []
     test_labels: list[int] = []
-    for n, line in enumerate(annotations.read_text().splitlines(), start=1):
+    for n, line in enumerate(_lines(info, annotations), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")

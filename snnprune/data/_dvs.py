@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,7 +68,7 @@ def _load_frames(path: Path, shape: tuple[int, ...] | None, name: str) -> np.nda
     try:
         with np.load(path) as npz:
             frames = np.asarray(npz["frames"], dtype=np.float32)
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise UserError(
             f"{name}: cannot read frames from {path} ({one_line(exc)}); delete the frames "
             "folder and let spikingjelly rebuild it"

@@ -8,13 +8,14 @@ are the same whatever the run seed, which keeps scores of different runs compara
 
 Fashion-MNIST is parsed from IDX directly with numpy (no torchvision, no download). Debian's
 `dataset-fashion-mnist` package puts the four files, gzip'ed, flat in
-/usr/share/datasets/fashion-mnist; the reader looks in the root and one level of sub-folders
-for each file, plain or `.gz`.
+/usr/share/datasets/fashion-mnist; the reader takes the first of the root and its direct
+sub-folders that holds all four files, each plain or `.gz`.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -57,15 +58,31 @@ def read_digits(info: DatasetInfo) -> Arrays:
     return (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
 
 
-def _find_file(info: DatasetInfo, root: Path, base: str) -> Path:
-    """`base` or `base.gz` in `root` or one of its direct sub-folders (sorted, root first)."""
+def _idx_folder(info: DatasetInfo, root: Path) -> Path:
+    """The first of `root` and its direct sub-folders (sorted) that holds all four IDX files.
+
+    All four come from one folder: MNIST and Fashion-MNIST share file names and sizes, so
+    picking each file on its own could train on one data set and test on the other unnoticed.
+    """
     folders = [root] + sorted(p for p in root.iterdir() if p.is_dir())
+    names = [base for base, _magic in IDX_FILES.values()]
+
+    def missing(folder: Path) -> list[str]:
+        return [b for b in names if not any((folder / n).is_file() for n in (b, b + ".gz"))]
+
     for folder in folders:
-        for name in (base, base + ".gz"):
-            candidate = folder / name
-            if candidate.is_file():
-                return candidate
-    raise UserError(f"{info.name}: no {base}(.gz) under {root}; {info.how_to_get}")
+        if not missing(folder):
+            return folder
+    partial = [f for f in folders if len(missing(f)) < len(names)]
+    where = partial[0] if partial else root
+    raise UserError(f"{info.name}: no {', '.join(f'{b}(.gz)' for b in missing(where))} under "
+                    f"{where} (all four files must be in one folder); {info.how_to_get}")
+
+
+def _idx_file(folder: Path, base: str) -> Path:
+    """`base` or, failing that, `base.gz` in `folder` (`_idx_folder` checked one exists)."""
+    plain = folder / base
+    return plain if plain.is_file() else folder / (base + ".gz")
 
 
 def read_idx(info: DatasetInfo, path: Path, magic: int) -> np.ndarray:
@@ -92,9 +109,10 @@ def read_idx(info: DatasetInfo, path: Path, magic: int) -> np.ndarray:
         raise UserError(f"{bad} (truncated header); {info.how_to_get}")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     body = np.frombuffer(data, dtype=np.uint8, offset=header)
-    if body.size != int(np.prod(dims)):
+    size = math.prod(dims)  # Python ints: a crafted header cannot wrap around to the body's size
+    if body.size != size:
         raise UserError(
-            f"{bad} (header says {'x'.join(map(str, dims))} = {int(np.prod(dims))} bytes, "
+            f"{bad} (header says {'x'.join(map(str, dims))} = {size} bytes, "
             f"found {body.size}); {info.how_to_get}"
         )
     return body.reshape(dims)
@@ -106,8 +124,9 @@ def _read_pair(info: DatasetInfo, root: Path, images_key: str, labels_key: str) 
     """Images [N, 1, S, S] and labels [N] of one split, checked against each other."""
     img_name, img_magic = IDX_FILES[images_key]
     lab_name, lab_magic = IDX_FILES[labels_key]
-    img_path = _find_file(info, root, img_name)
-    lab_path = _find_file(info, root, lab_name)
+    folder = _idx_folder(info, root)
+    img_path = _idx_file(folder, img_name)
+    lab_path = _idx_file(folder, lab_name)
     images = read_idx(info, img_path, img_magic)
     labels = read_idx(info, lab_path, lab_magic)
     size = info.image_size

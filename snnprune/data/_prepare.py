@@ -95,6 +95,8 @@ def plan_indices(
         test_order = stratified_order(y_test, np.random.default_rng(0))
         test_idx = np.sort(test_order[:n_keep_test])
     n_val = math.floor(float(val_fraction) * len(pool))
+    if val_fraction > 0 and n_val == 0 and len(pool) > 1:
+        n_val = 1  # a validation split asked for is never empty: a search would select on test
     order = stratified_order(y_train[pool], rng)
     val_idx = np.sort(pool[order[:n_val]])
     train_idx = np.sort(pool[order[n_val:]])
@@ -145,6 +147,9 @@ def build_splits(
     (x_tr, y_tr), (x_te, y_te) = train, test
     y_tr = np.asarray(y_tr, dtype=np.int64)
     y_te = np.asarray(y_te, dtype=np.int64)
+    for split, labels in (("training", y_tr), ("test", y_te)):
+        if len(labels) == 0:  # else found only after a whole training run, as "no sample to measure"
+            raise UserError(f"{info.name}: the {split} files hold no sample; {info.how_to_get}")
     train_idx, val_idx, test_idx = plan_indices(
         y_tr, y_te, subset=subset, val_fraction=val_fraction, seed=seed
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from snnprune.errors import UserError
@@ -37,9 +38,24 @@ def image_shape(split: Any) -> tuple[int, int, int] | None:
     return None
 
 
+def _check_labels(model: nn.Module, split: Any, what: str, args: dict[str, Any]) -> None:
+    """A label the model has no output for fails here, not as cross-entropy's IndexError."""
+    y = getattr(split, "y", None)
+    if "num_classes" not in args or not isinstance(y, torch.Tensor) or y.numel() == 0:
+        return
+    top = int(y.max())
+    if top >= int(args["num_classes"]):
+        name = args.get("name", type(model).__name__)
+        raise UserError(
+            f"{what}: the model ({name}) was built for {int(args['num_classes'])} classes "
+            f"(num_classes={int(args['num_classes'])}) but the data has label {top}; build it "
+            "with the data set's info (data.info.num_classes)")
+
+
 def check_split(model: nn.Module, split: Any, what: str, example: str = "data.train") -> None:
     """Raise a one-line `UserError` when ``split`` is not one split, or holds images of another
-    shape than ``model`` was built for (its ``build_args``: in_channels, image_size).
+    shape than ``model`` was built for (its ``build_args``: in_channels, image_size), or labels
+    beyond its ``num_classes``.
 
     ``what`` names the caller (``fit``, ``evaluate``); ``example`` the split it usually gets.
     """
@@ -48,6 +64,7 @@ def check_split(model: nn.Module, split: Any, what: str, example: str = "data.tr
     if not (hasattr(split, "batches") and hasattr(split, "num_batches")):
         raise UserError(f"{what} expects a Split such as {example}, got {type(split).__name__}")
     args = getattr(model, "build_args", None) or {}
+    _check_labels(model, split, what, args)
     shape = image_shape(split)
     if shape is None or "in_channels" not in args or "image_size" not in args:
         return

@@ -398,3 +398,104 @@ def test_load_dataset_rejects_a_seed_out_of_range(seed) -> None:
 def test_load_dataset_accepts_the_largest_seed() -> None:
     data = load_dataset("digits", subset=100, seed=2**32 - 1)
     assert len(data.train) + len(data.val) == 100
+
+
+# ---------------------------------------------------------------- damaged or mixed-up files
+@pytest.mark.parametrize("labels", [
+    ["cat"] * 20, None, 3, [[1]] * 20, [1.7] * 20, [2**70] * 20, [[1], [1, 2]] + [[0]] * 18,
+], ids=["strings", "none", "scalar", "nested", "floats", "huge", "ragged"])
+def test_cifar_labels_that_are_not_class_ids_are_one_line(tmp_path: Path, labels) -> None:
+    """The bug: these raised ValueError/TypeError/OverflowError tracebacks, or (floats) were
+    truncated to another class without a word."""
+    folder = make_cifar10(tmp_path)
+    batch = pickle.loads((folder / "data_batch_2").read_bytes())
+    batch[b"labels"] = labels
+    (folder / "data_batch_2").write_bytes(pickle.dumps(batch))
+    with pytest.raises(UserError) as exc:
+        load_dataset("cifar10", folder)
+    msg = assert_one_line_user_error(exc)
+    assert "data_batch_2" in msg and "labels" in msg
+
+
+def test_a_damaged_dvs_frame_file_is_one_line(tmp_path: Path) -> None:
+    """The bug: bytes damaged early in the deflate stream raised zlib.error, a traceback."""
+    make_dvs_frames(tmp_path, per_class=1)
+    for path in sorted((tmp_path / "frames_number_10_split_by_number").rglob("*.npz")):
+        raw = bytearray(path.read_bytes())
+        raw[80:110] = b"\xff" * 30
+        path.write_bytes(bytes(raw))
+    with pytest.raises(UserError) as exc:
+        splits = load_dataset("cifar10-dvs", tmp_path, seed=0)
+        for split in (splits.train, splits.val, splits.test):
+            for _ in split.batches(4, shuffle=False):
+                pass
+    assert "cannot read frames" in assert_one_line_user_error(exc)
+
+
+def test_fashion_mnist_files_come_from_one_folder(tmp_path: Path) -> None:
+    """The bug: each file was looked up on its own, so a folder holding only the training files
+    trained on them and tested on another sub-folder's files (MNIST shares the names)."""
+    make_fashion(tmp_path / "a-fashion", gz=False, n_train=40, n_test=20)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "a-fashion" / name).unlink()
+    make_fashion(tmp_path / "b-mnist", gz=False, n_train=60, n_test=30)
+    splits = load_dataset("fashion-mnist", tmp_path, seed=0)
+    assert len(splits.train) + len(splits.val) == 60  # all four from b-mnist
+    (tmp_path / "b-mnist" / "train-labels-idx1-ubyte").unlink()
+    with pytest.raises(UserError) as exc:
+        load_dataset("fashion-mnist", tmp_path)
+    msg = assert_one_line_user_error(exc)
+    assert "one folder" in msg and "t10k-images-idx3-ubyte(.gz)" in msg
+
+
+def test_an_idx_header_whose_size_overflows_is_one_line(tmp_path: Path) -> None:
+    """The bug: int64 wrap-around made a huge header match an empty body (a reshape error)."""
+    fm = make_fashion(tmp_path, gz=False)
+    head = struct.pack(">I", 2051) + struct.pack(">3I", 2**22, 2**21, 2**21)
+    (fm / "train-images-idx3-ubyte").write_bytes(head)
+    with pytest.raises(UserError) as exc:
+        load_dataset("fashion-mnist", fm)
+    assert str(2**64) in assert_one_line_user_error(exc)
+
+
+def test_tiny_imagenet_bad_text_and_huge_images_are_one_line(tmp_path: Path) -> None:
+    """The bugs: a non-UTF-8 wnids.txt raised UnicodeDecodeError, and an image over Pillow's
+    decompression-bomb limit raised DecompressionBombError, both as tracebacks."""
+    from PIL import Image
+
+    base = make_tiny_imagenet(tmp_path)
+    wnids = (base / "wnids.txt").read_bytes()
+    (base / "wnids.txt").write_bytes(b"\xff\xfe n1\n")
+    with pytest.raises(UserError) as exc:
+        load_dataset("tiny-imagenet", base)
+    assert "wnids.txt" in assert_one_line_user_error(exc)
+    (base / "wnids.txt").write_bytes(wnids)
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = 64 * 64 // 4  # 64x64 is over twice this: a "bomb"
+        with pytest.raises(UserError) as exc:
+            load_dataset("tiny-imagenet", base)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    assert "cannot decode image" in assert_one_line_user_error(exc)
+
+
+def test_an_empty_test_file_is_refused_at_load(tmp_path: Path) -> None:
+    """It was found only after the whole training run, as 'no sample to measure SOPs on'."""
+    folder = make_cifar10(tmp_path)
+    (folder / "test_batch").write_bytes(pickle.dumps(
+        {b"data": np.zeros((0, 3072), dtype=np.uint8), b"labels": []}))
+    with pytest.raises(UserError) as exc:
+        load_dataset("cifar10", folder)
+    assert "test files hold no sample" in assert_one_line_user_error(exc)
+
+
+@pytest.mark.parametrize("subset", [5, 9])
+def test_a_small_subset_still_has_a_validation_sample(subset: int) -> None:
+    """The bug: floor(0.1 * 9) = 0 left the validation split empty, and a search then
+    selected on test accuracy."""
+    splits = load_dataset("digits", subset=subset, val_fraction=0.1, seed=0)
+    assert len(splits.val) == 1 and len(splits.train) == subset - 1
+    y_tr, y_te = np.arange(100) % 10, np.arange(20) % 10
+    _, val, _ = plan_indices(y_tr, y_te, subset=None, val_fraction=0.1, seed=0)
+    assert len(val) == 10  # unchanged where the fraction gives one or more

@@ -205,6 +205,17 @@ def test_data_of_another_shape_names_both_shapes(digits, call):
     assert "in_channels=3, image_size=32" in str(info.value)
 
 
+@pytest.mark.parametrize("call", ["fit", "evaluate"])
+def test_labels_beyond_the_models_classes_name_both(digits, call):
+    """Was cross-entropy's raw 'IndexError: Target 8 is out of bounds.'"""
+    net = snnprune.build_model("cnn", num_classes=5, in_channels=1, image_size=8, T=2, width=0.25)
+    calls = {"fit": lambda: fit(net, digits.train, max_steps=1, quiet=True),
+             "evaluate": lambda: evaluate(net, digits.test)}
+    with pytest.raises(UserError, match=f"^{call}: the model \\(cnn\\) was built for 5 classes "
+                                        "\\(num_classes=5\\) but the data has label 9"):
+        calls[call]()
+
+
 def test_the_wrong_kind_of_data_says_what_to_pass(digits, tiny_cnn):
     from snnprune.pruners import run_pruning
 

@@ -229,3 +229,20 @@ def test_the_target_check_allows_rounding_and_nothing_more(tiny_cnn):
     dense = {"fc": {"weight": torch.tensor([1.0, 0.0, 1.0, 0.0])}}
     assert target_note("p", net, dense, 0.5, False) is None
     assert target_note("p", net, dense, 0.9, False) == "p: 0.5 of the weights pruned, not the target 0.9"
+
+
+def test_a_run_with_no_epoch_after_pruning_still_measures_validation_accuracy(digits):
+    """The bug: with prune and fine-tune epochs 0 no epoch recorded val_accuracy, so it was None,
+    and a search silently ranked its trials on the test accuracy instead."""
+    from snnprune.models import build_model, seeded
+    from snnprune.pruners import Budget, run_pruning
+    from snnprune.search._runner import _objective_metrics
+
+    small = snnprune.load_dataset("digits", subset=200, seed=0)
+    with seeded(0):
+        net = build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=2, width=0.25)
+    out = run_pruning("l1-filter", net, small, sparsity=0.5, quiet=True,
+                      budget=Budget(pretrain_epochs=1, prune_epochs=0, finetune_epochs=0, batch_size=32))
+    assert out.metrics["val_accuracy"] == snnprune.evaluate(out.model, small.val)["accuracy"]
+    with pytest.raises(UserError, match="the validation split is empty"):
+        _objective_metrics({**out.metrics, "val_accuracy": None})

@@ -61,6 +61,20 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tiny_space, tmp_path,
     assert all("nan" in t.user_attrs["fail_reason"] for t in study.trials)
 
 
+def test_a_search_whose_every_trial_failed_exits_1(tmp_path, capsys, monkeypatch, space_dict):
+    """It exited 0, so a script could not tell a search that produced nothing from one that did."""
+    import snnprune.search._optuna as backend
+
+    def explode(*_a, **_k):
+        raise FloatingPointError("loss became nan")
+
+    monkeypatch.setattr(backend, "run_trial", explode)
+    space = _write(tmp_path, space_dict)
+    code = main(["search", str(space), "--trials", "1", "--out", str(tmp_path / "runs"), "--json", "-q"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1 and "every trial failed" in summary["all_failed"]
+
+
 def test_two_workers_on_a_journal_file_run_every_trial_once(tiny_space, tmp_path):
     journal = tmp_path / "journal.log"
     summary = optimize(tiny_space(study="pair", trials=4), run_dir=tmp_path / "pair", storage=str(journal),
