@@ -54,6 +54,9 @@ class HyperParam:
             number = float(value)
         except (TypeError, ValueError):
             raise UserError(f"{where}: {self.name}={value!r} must be a number") from None
+        except OverflowError:  # an integer of hundreds of digits
+            raise UserError(f"{where}: {self.name} must be finite, got an integer of "
+                            f"{len(str(value))} digits") from None
         if not math.isfinite(number):
             raise UserError(f"{where}: {self.name}={value!r} must be finite")
         if self.type == "int":

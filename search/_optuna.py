@@ -26,7 +26,7 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, make_folder
 from snnprune.spaces import SearchSpace, load_space, parse_space
 
 from ._cache import DenseCache
@@ -385,7 +385,7 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
     on_cpu = device_note(space, device)  # an unknown device is bad input, not a study of failed trials
     check_data(space)
     say(notes, on_cpu)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(run_dir, "run folder")  # a file in its place is one line
     storage = resolve_storage(run_dir, storage, workers=workers)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage

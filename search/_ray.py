@@ -45,7 +45,7 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from snnprune.errors import UserError, first_line
+from snnprune.errors import UserError, first_line, make_folder
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
@@ -313,9 +313,9 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
         whole(max_concurrent, "--workers")
     check_timeout(timeout)
     run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not address:  # a cluster's nodes have their own data folders: their trials will say
         check_data(space)
+    make_folder(run_dir, "run folder")  # after the checks: bad input leaves no folder behind
     storage = resolve_storage(run_dir, storage)
     with quiet_optuna():
         handle = open_study(space, storage, study=name)  # fails early on a bad storage or other objectives

@@ -66,7 +66,10 @@ def read_float(raw: Any, source: str, key: str, *, low: float | None = None, hig
         raw = float(raw)
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         fail(source, key, f"must be a number, got {raw!r}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        fail(source, key, f"must be finite, got an integer of {len(str(raw))} digits")
     if not math.isfinite(value):
         fail(source, key, f"must be finite, got {raw!r}")
     if (low is not None and (value < low or (low_open and value == low))) or \

@@ -198,7 +198,7 @@ def parse_distribution(raw: Any, source: str, key: str, hint: Hint, log_default:
     kind = raw.get("type")
     if kind is None:
         kind = _infer(raw, source, key, hint)
-    if kind not in _KEYS:
+    if not isinstance(kind, str) or kind not in _KEYS:  # a list or mapping is unhashable
         fail(source, join(key, "type"), f"unknown type {kind!r}; choose one of {', '.join(_KEYS)}")
     _check_hint(kind, hint, source, key)
     check_keys(raw, _KEYS[kind], source, key)

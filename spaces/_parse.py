@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ._common import (check_keys, fail, join, one_line, read_choice, read_float, read_int, read_mapping,
+from ._common import (check_keys, fail, interval, join, one_line, read_choice, read_float, read_int, read_mapping,
                       read_optional_str, read_str)
 from ._pruners import parse_pruners
 from ._schema import (METRICS, OPS, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources, Rungs,
@@ -33,8 +33,11 @@ __all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_budg
 TOP_KEYS = ("study", "model", "data", "budget", "pruners", "objectives", "constraints", "resources", "rungs",
             "sampler", "seed", "trials", "timeout")
 MAX_OBJECTIVES = 3
-_STUDY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]+)\s*(>=|<=|>|<)\s*(\S+)\s*$")
+_STUDY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" would let "abc\n" in
+_CONSTRAINT = re.compile(r"\s*([A-Za-z_]+)\s*(>=|<=|>|<)\s*([^\s<>=]+)\s*")
+# What each metric can be, so a constraint that no trial could meet (accuracy >= 2) is refused.
+_METRIC_RANGE = {"accuracy": (0.0, 1.0), "sparsity": (0.0, 1.0)}  # others: >= 0
+_RAY_QUANTUM = 1e-4  # Ray refuses fractional resources finer than this
 
 
 def builtin_spaces() -> dict[str, Path]:
@@ -97,6 +100,8 @@ def read_yaml(path: Path) -> object:
         context = getattr(err, "context", None)
         detail = f"{context}, {problem}" if context else str(problem)
         fail(where, "", f"YAML syntax error: {one_line(detail)}")
+    except RecursionError:  # thousands of nested brackets
+        fail(str(path), "", "nested too deeply to be a search space")
 
 
 def load_space(path_or_name: str | os.PathLike[str]) -> SearchSpace:
@@ -148,7 +153,7 @@ def _study(raw: Any, source: str) -> str:
         if source.startswith("<"):
             fail(source, "study", "missing; give the study a name")
         raw = Path(source).stem
-    if not isinstance(raw, str) or not _STUDY.match(raw):
+    if not isinstance(raw, str) or not _STUDY.fullmatch(raw):
         fail(source, "study", f"{raw!r} is not a usable name (letters, digits, '.', '_', '-'; it names "
                               "the folder runs/<study>)")
     return raw
@@ -192,6 +197,8 @@ def read_data(raw: Any, source: str) -> DataSpec:
             subset = read_int(subset, source, "data.subset", low=1)
         else:
             subset = read_float(subset, source, "data.subset", low=0.0, high=1.0, low_open=True)
+            if subset == 1.0:  # the whole set, as no subset: not one sample, which is `subset: 1`
+                subset = None
     return DataSpec(
         name=read_choice(block.get("name", d.name), list_datasets(), source, "data.name", "data set"),
         root=read_optional_str(block.get("root"), source, "data.root"),
@@ -277,7 +284,7 @@ def _constraints(raw: Any, source: str) -> tuple[Constraint, ...]:
     for i, item in enumerate(_list(raw, source, "constraints")):
         key = f"constraints[{i}]"
         if isinstance(item, str):
-            match = _CONSTRAINT.match(item)
+            match = _CONSTRAINT.fullmatch(item)
             if not match:
                 fail(source, key, f"{item!r} is not 'metric op value' with op one of {', '.join(OPS)}")
             metric, op, value = match.groups()
@@ -289,8 +296,20 @@ def _constraints(raw: Any, source: str) -> tuple[Constraint, ...]:
             sub = (".metric", ".op", ".value")
         metric = read_choice(metric, METRICS, source, key + sub[0], "metric")
         op = read_choice(op, OPS, source, key + sub[1], "operator")
-        out.append(Constraint(metric, op, read_float(value, source, key + sub[2])))
+        low, high = _METRIC_RANGE.get(metric, (0.0, None))
+        bound = read_float(value, source, key + sub[2])
+        if not _satisfiable(op, bound, low, high):
+            fail(source, key, f"no trial can meet {metric} {op} {bound:g}: {metric} lies in "
+                              f"{interval(low, high)}")
+        out.append(Constraint(metric, op, bound))
     return tuple(out)
+
+
+def _satisfiable(op: str, bound: float, low: float, high: float | None) -> bool:
+    """Whether some value in [low, high] meets ``value op bound``."""
+    if op in (">=", ">"):
+        return high is None or (bound <= high if op == ">=" else bound < high)
+    return bound >= low if op == "<=" else bound > low
 
 
 def _resources(raw: Any, source: str) -> Resources:
@@ -300,6 +319,10 @@ def _resources(raw: Any, source: str) -> Resources:
     gpu = read_float(block.get("gpu", 0.0), source, "resources.gpu", low=0.0, high=8.0)
     if gpu > 1 and not gpu.is_integer():
         fail(source, "resources.gpu", f"{gpu} GPUs: fractions are allowed below 1 only (Ray's rule)")
+    for name, amount in (("cpu", cpu), ("gpu", gpu)):
+        if 0 < amount < _RAY_QUANTUM:
+            fail(source, f"resources.{name}", f"{amount:g} is finer than Ray's smallest fraction "
+                                              f"{_RAY_QUANTUM:g}")
     return Resources(cpu, gpu)
 
 

@@ -343,3 +343,18 @@ def test_core_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
         assert fragment.lower() in line.lower(), f"{fragment!r} not named in: {line}"
     for fragment in absent:
         assert fragment.lower() not in line.lower(), f"{fragment!r} shown in: {line}"
+
+
+@pytest.mark.parametrize("extra", [["--timeout", "-1"], ["--timeout", "nan"], ["--device", "foo"]],
+                         ids=["timeout-negative", "timeout-nan", "device-unknown"])
+def test_a_refused_search_leaves_no_run_folder(extra, tmp_path, capsys):
+    """The bug: the CLI made runs/<study>/ before the search checked its flags, so each refusal
+    left an empty run folder behind (which `runs` then listed)."""
+    _one_line_exit_2(_search(_space(), *extra)(tmp_path), capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_space_whose_data_folder_is_missing_leaves_no_run_folder(tmp_path, capsys):
+    space = {**_space(), "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}}
+    line = _one_line_exit_2(_search(space)(tmp_path), capsys)
+    assert "nowhere" in line and not (tmp_path / "runs").exists()

@@ -62,6 +62,23 @@ def subset_value(subset: float | None) -> int | float | None:
     return int(subset) if subset > 1 else float(subset)
 
 
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """Check, without creating anything, that ``path`` is or can become a writable folder.
+
+    For commands whose library call creates the folder itself after its own checks (`search`):
+    a space or flag refused there then leaves no empty run folder behind.
+    """
+    folder = Path(path)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{option}: cannot create the folder {folder} ({probe} is a file)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: {'that folder' if probe == folder else probe} is not writable")
+    return folder
+
+
 def out_folder(path: str | Path, option: str = "--out") -> Path:
     """Create the folder a command will write to, before it spends minutes on training (see
     `make_folder`); one it may not write into is the same one line."""

@@ -9,7 +9,7 @@ import click
 from snnprune.errors import Interrupted, UserError
 
 from ._app import cli, emit
-from ._options import json_option, out_folder
+from ._options import json_option, out_folder, writable_folder
 
 __all__: list[str] = []
 
@@ -64,7 +64,7 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
     overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials)) if v is not None}
     if overrides:
         space = space.with_overrides(**overrides)
-    run_dir = out_folder(Path(out) / space.study)
+    run_dir = writable_folder(Path(out) / space.study)  # created by the search, after its checks
     if backend == "ray":
         from snnprune.search import ray_optimize
 

@@ -120,6 +120,21 @@ CASES: list[tuple[str, tuple[Any, ...], Any, str, tuple[str, ...]]] = [
     ("width-huge", ("model", "width"), 100, "model.width", ()),  # every trial failed on it
     ("epochs-negative", ("budget", "prune_epochs"), -1, "budget.prune_epochs", ()),
     ("batch-size-zero", ("budget", "batch_size"), 0, "budget.batch_size", ()),
+    # found by probing: each was a traceback (exit 1) or was accepted and misbehaved later
+    ("huge-int-sparsity", ("pruners", "gmp", "sparsity"), 10**400, "pruners.gmp.sparsity", ()),
+    ("huge-int-low", CU + ("regen_ratio", "low"), -10**400, "pruners.criticality-unstructured.regen_ratio.low", ()),
+    ("huge-int-width", ("model", "width"), 10**400, "model.width", ()),
+    ("huge-int-lr", ("budget", "lr"), 10**400, "budget.lr", ()),
+    ("huge-int-fixed", ("pruners", "gmp", "sparsity"), {"type": "fixed", "value": 10**400}, "pruners.gmp.sparsity", ()),
+    ("dist-type-list", CU + ("regen_ratio", "type"), ["float"], "pruners.criticality-unstructured.regen_ratio.type", ()),
+    ("dist-type-mapping", CU + ("regen_ratio", "type"), {"a": 1}, "pruners.criticality-unstructured.regen_ratio.type", ()),
+    ("study-trailing-newline", ("study",), "abc\n", "study", ()),
+    ("cpu-below-ray-quantum", ("resources",), {"cpu": 0.00001}, "resources.cpu", ()),
+    ("gpu-below-ray-quantum", ("resources",), {"gpu": 0.00001}, "resources.gpu", ()),
+    ("constraint-accuracy-above-1", ("constraints",), ["accuracy >= 2"], "constraints[0]", ()),
+    ("constraint-macs-negative", ("constraints",), ["macs <= -1"], "constraints[0]", ()),
+    ("constraint-sparsity-below-0", ("constraints",), [{"metric": "sparsity", "op": "<", "value": 0}],
+     "constraints[0]", ()),
 ]
 
 
@@ -202,3 +217,17 @@ def test_a_boolean_key_says_how_yaml_read_it(write) -> None:
 def test_load_space_of_something_not_a_path_is_one_line(value) -> None:
     with pytest.raises(UserError, match="expects a file path or a built-in space name"):
         load_space(value)
+
+
+def test_a_missing_constraint_value_names_what_is_missing(base, write) -> None:
+    """It said "must be a number, got '='": the pattern read '>' as the operator."""
+    message = _check(write(_mutate(base, ("constraints",), ["accuracy >= "]), "c.yaml"), "constraints[0]")
+    assert "is not 'metric op value'" in message
+
+
+def test_brackets_nested_too_deeply_are_one_line(write) -> None:
+    """A RecursionError traceback of 3000 lines."""
+    path = write("study: t\nconstraints: " + "[" * 5000 + "]" * 5000 + "\n", "deep.yaml")
+    with pytest.raises(UserError) as info:
+        load_space(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)

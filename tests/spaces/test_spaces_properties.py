@@ -71,7 +71,7 @@ def space(draw: st.DrawFn) -> dict[str, Any]:
         "objectives": objectives,
         "constraints": draw(st.lists(st.builds(lambda m, op, v: f"{m} {op} {v}", st.sampled_from(list(METRICS)),
                                                st.sampled_from([">=", "<=", ">", "<"]),
-                                               st.floats(-1e6, 1e6)), max_size=2)),
+                                               st.floats(0.01, 0.99)), max_size=2)),  # meetable
         "rungs": {"epochs": rungs, "min_trials": draw(st.integers(1, 10))},
         "resources": {"cpu": draw(st.floats(0.25, 64)), "gpu": draw(st.sampled_from([0, 0.25, 0.5, 1, 2]))},
         "sampler": draw(st.sampled_from(["tpe", "nsga2", "random"])),

@@ -158,3 +158,12 @@ def test_space_is_frozen(base) -> None:
     with pytest.raises(AttributeError):
         space.seed = 2  # type: ignore[misc]
     assert isinstance(space, SearchSpace)
+
+
+def test_subset_one_point_zero_is_the_whole_set_not_one_sample(base) -> None:
+    """`subset: 1` (one sample) and `subset: 1.0` (the whole set) compared equal and shared a
+    fingerprint, so they shared a dense cache entry and a resume noted nothing."""
+    one, whole, unset = (parse_space(dict(base, data={"name": "digits", **extra}))
+                         for extra in ({"subset": 1}, {"subset": 1.0}, {}))
+    assert whole.data.subset is None and whole == unset and whole.fingerprint() == unset.fingerprint()
+    assert one.data.subset == 1 and one != whole and one.fingerprint() != whole.fingerprint()
