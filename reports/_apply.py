@@ -156,25 +156,59 @@ def apply_config(path: str | Path, *, out: str | Path | None = None, device: str
 
     path = resolve_config(path)
     config = load_config(path)
+    before = _reference(path.parent / "metrics.json")  # checked before the run, not after it
     run_dir = Path(out) if out else path.parent / "applied"
+    _refuse_search_folder(run_dir)
     runtime = TrialRuntime(run_dir=run_dir, cache=DenseCache(run_dir / ".cache"), device=device, quiet=quiet)
     result = run_trial(config, runtime)
     report: dict[str, Any] = {"config": str(path), "run_dir": str(run_dir), "metrics": result.metrics,
                               "artifacts": result.artifacts}
-    report.update(_compare(path.parent / "metrics.json", result.metrics))
+    if before is not None:
+        report.update(_compare(before, result.metrics))
     return report
 
 
-def _compare(reference: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """What the exported trial measured beside what the re-run did (empty without metrics.json)."""
-    if not reference.is_file():
-        return {}
-    before = json.loads(reference.read_text()).get("metrics", {})
+_SEARCH_MARKERS = ("study.json", "study.db", "journal.log")
+
+
+def _refuse_search_folder(run_dir: Path) -> None:
+    """A re-run writes ``trials/NNNNN/`` under its folder: in a search's run folder that would
+    replace the trial's own masks and model, which `export` then pairs with its old metrics."""
+    marker = next((m for m in _SEARCH_MARKERS if (run_dir / m).exists()), None)
+    if marker is not None:
+        raise UserError(f"--out {run_dir} is a search's run folder (it holds {marker}); a re-run there "
+                        "would replace that search's trial artifacts: choose another folder")
+
+
+def _reference(path: Path) -> dict[str, Any] | None:
+    """The ``metrics`` an export recorded beside its config (None without metrics.json)."""
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"{path}: not a metrics file written by `snnprune export` "
+                        f"({one_line(exc)}); fix or remove it to re-run without the comparison") from None
+    metrics = payload.get("metrics") if isinstance(payload, dict) else None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{path}: not a metrics file written by `snnprune export` (no 'metrics' mapping); "
+                        "fix or remove it to re-run without the comparison")
+    return metrics
+
+
+def _figure(value: Any) -> float | None:
+    """A recorded figure when it is a number (a hand-edited file may hold anything)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _compare(before: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What the exported trial measured beside what the re-run did."""
     out: dict[str, Any] = {
         "reference": {k: before.get(k) for k in ("accuracy", "test_accuracy", "macs", "sparsity")},
         "same_macs": before.get("macs") == metrics.get("macs"),
         "same_sparsity": before.get("sparsity") == metrics.get("sparsity"),
     }
-    if before.get("test_accuracy") is not None:
-        out["accuracy_delta"] = float(metrics["test_accuracy"]) - float(before["test_accuracy"])
+    reference = _figure(before.get("test_accuracy"))
+    if reference is not None:
+        out["accuracy_delta"] = float(metrics["test_accuracy"]) - reference
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, make_folder
 
 __all__ = ["export_trials", "select_trials"]
 
@@ -88,44 +89,108 @@ def _config_yaml(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export_trials(trials: Sequence[FrozenTrial], out: str | Path, *, force: bool = False) -> list[Path]:
-    """Write one self-contained folder per trial under ``out``; refuse to overwrite unless ``force``."""
-    from snnprune.compaction import load_sparse, save_compact
+def export_trials(trials: Sequence[FrozenTrial], out: str | Path, *, force: bool = False,
+                  run_dir: str | Path | None = None) -> list[Path]:
+    """Write one self-contained folder per trial under ``out``; refuse to overwrite unless ``force``.
+
+    All or nothing: every trial's artifacts are found first, each folder is built beside its
+    target under a temporary name, and only when all are built do they replace the targets (an
+    old export that ``force`` replaces goes last). A damaged artifact found halfway leaves the
+    earlier exports, and an older export of the same trial, as they were.
+
+    ``run_dir`` is the study's run folder: artifacts are looked up in its ``trials/NNNNN/`` first,
+    so a run folder that was moved or copied exports its own files, not those of the path the
+    search recorded (which older studies stored relative to the search's working directory).
+    """
+    out = Path(out)
+    targets = [out / f"trial-{t.number:05d}" for t in trials]
+    existing = [p for p in targets if p.exists() or p.is_symlink()]
+    if existing and not force:
+        raise UserError(f"{existing[0]} exists; pass --force to overwrite")
+    sources = [_sources(t, run_dir) for t in trials]
+    make_folder(out, "--out")
+    built: list[Path] = []
+    try:
+        for t, target, (masks, model) in zip(trials, targets, sources):
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=out))
+            built.append(staging)
+            _build(t, staging, masks, model)
+    except BaseException:
+        for folder in built:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _swap_in(built, targets)
+    return targets
+
+
+def _sources(trial: FrozenTrial, run_dir: str | Path | None) -> tuple[Path, Path]:
+    """(masks, model) files of a trial, checked before anything is written."""
+    config = trial.user_attrs.get("config")
+    artifacts = trial.user_attrs.get("artifacts") or {}
+    if not config:
+        raise UserError(f"trial {trial.number} has no config (not an snnprune trial)")
+    found = {k: _artifact(artifacts.get(k), run_dir) for k in ("masks", "model")}
+    missing = [k for k, path in found.items() if path is None]
+    if missing:
+        raise UserError(f"trial {trial.number}: its artifacts are not on this machine ({', '.join(missing)}); "
+                        f"re-create them with `snnprune apply` on its config")
+    return found["masks"], found["model"]  # type: ignore[return-value]
+
+
+def _artifact(recorded: Any, run_dir: str | Path | None) -> Path | None:
+    """The recorded artifact, in the run folder's ``trials/NNNNN/`` when it is there."""
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    path = Path(recorded)
+    if run_dir is not None:
+        local = Path(run_dir) / "trials" / path.parent.name / path.name
+        if local.is_file():
+            return local
+    return path if path.is_file() else None
+
+
+def _build(trial: FrozenTrial, folder: Path, masks: Path, model: Path) -> None:
+    """The export of one trial, written into ``folder`` (a fresh staging folder)."""
+    import torch
+
+    from snnprune.compaction import load_compact, load_sparse, save_compact
     from snnprune.engine import atomic_write_bytes
     from snnprune.pruners import default_config_list, get_pruner
 
-    out = Path(out)
-    targets = [out / f"trial-{t.number:05d}" for t in trials]
-    existing = [p for p in targets if p.exists()]
-    if existing and not force:
-        raise UserError(f"{existing[0]} exists; pass --force to overwrite")
-    written = []
-    for t, folder in zip(trials, targets):
-        config = t.user_attrs.get("config")
-        artifacts = t.user_attrs.get("artifacts") or {}
-        if not config:
-            raise UserError(f"trial {t.number} has no config (not an snnprune trial)")
-        missing = [k for k in ("masks", "model") if not Path(artifacts.get(k, "")).is_file()]
-        if missing:
-            raise UserError(f"trial {t.number}: its artifacts are not on this machine ({', '.join(missing)}); "
-                            f"re-create them with `snnprune apply` on its config")
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        spec = get_pruner(config["pruner"])
-        structured = spec.kind == "structured"
-        atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(_config_yaml(config), sort_keys=False).encode())
-        atomic_write_bytes(folder / "nni_config_list.json", json.dumps(
-            default_config_list(config["sparsity"], structured=structured), indent=2).encode())
-        shutil.copyfile(artifacts["masks"], folder / "masks.pt")
-        if artifacts["model"].endswith("model_compact.pt"):
-            shutil.copyfile(artifacts["model"], folder / "model_compact.pt")
+    config = trial.user_attrs["config"]
+    structured = get_pruner(config["pruner"]).kind == "structured"
+    atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(_config_yaml(config), sort_keys=False).encode())
+    atomic_write_bytes(folder / "nni_config_list.json", json.dumps(
+        default_config_list(config["sparsity"], structured=structured), indent=2).encode())
+    try:
+        torch.load(masks, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling a damaged file can raise almost anything
+        raise UserError(f"trial {trial.number}: cannot read {masks} ({type(exc).__name__}); re-create it "
+                        "with `snnprune apply` on its config") from None
+    shutil.copyfile(masks, folder / "masks.pt")
+    if model.name == "model_compact.pt":
+        load_compact(model)  # a damaged file is refused here, not handed on in an export
+        shutil.copyfile(model, folder / "model_compact.pt")
+    else:
+        net, _masks = load_sparse(model)
+        save_compact(folder / "model_compact.pt", net)
+        shutil.copyfile(model, folder / "model_sparse.pt")
+    metrics = {"trial": trial.number, "values": trial.values, "metrics": trial.user_attrs.get("metrics", {}),
+               "dense": trial.user_attrs.get("dense", {})}
+    atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
+
+
+def _swap_in(built: list[Path], targets: list[Path]) -> None:
+    """Rename each built folder onto its target; what they replace is removed only afterwards."""
+    old: list[Path] = []
+    for staging, target in zip(built, targets):
+        if target.exists() or target.is_symlink():
+            aside = target.with_name(f"{staging.name}.old")
+            target.rename(aside)  # a file or a folder alike
+            old.append(aside)
+        staging.rename(target)
+    for aside in old:
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside, ignore_errors=True)
         else:
-            model, _masks = load_sparse(artifacts["model"])
-            save_compact(folder / "model_compact.pt", model)
-            shutil.copyfile(artifacts["model"], folder / "model_sparse.pt")
-        metrics = {"trial": t.number, "values": t.values, "metrics": t.user_attrs.get("metrics", {}),
-                   "dense": t.user_attrs.get("dense", {})}
-        atomic_write_bytes(folder / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
-        written.append(folder)
-    return written
+            aside.unlink(missing_ok=True)

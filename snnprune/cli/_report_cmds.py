@@ -45,10 +45,10 @@ def export_cmd(run_dir: str | None, storage: str | None, study: str | None, pare
     """Write config.yaml, nni_config_list.json, masks.pt, model_compact.pt and metrics.json per trial."""
     from snnprune.reports import export_trials, select_trials
 
-    handle, _ref = _study(run_dir, storage, study)
+    handle, ref = _study(run_dir, storage, study)
     chosen = select_trials(handle, pareto=pareto, trial=trial, best=best, minimize=minimize)
     out_folder(out)
-    folders = export_trials(chosen, out, force=force)
+    folders = export_trials(chosen, out, force=force, run_dir=ref.run_dir)
     payload = {"study": handle.study_name, "exported": [str(f) for f in folders],
                "trials": [t.number for t in chosen]}
     emit(payload, as_json, "\n".join([f"exported {len(folders)} trial(s) of {handle.study_name}:"] +

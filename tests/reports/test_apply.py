@@ -149,3 +149,36 @@ def test_values_the_run_would_refuse_are_refused_by_key_first(tmp_path):
         with pytest.raises(UserError) as err:
             load_config(path)
         assert f"{path}: {expected}" in str(err.value), key
+
+
+@pytest.mark.parametrize("marker", ["study.json", "study.db", "journal.log"])
+def test_apply_refuses_a_search_run_folder_as_out(marker, tmp_path, capsys, no_run):
+    """The bug: `apply --out runs/two` replaced runs/two/trials/00000/'s masks and model, which
+    `export` then paired with trial 0's old metrics."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    run = tmp_path / "runs" / "two"
+    run.mkdir(parents=True)
+    (run / marker).write_text("")
+    assert main(["apply", str(config), "--out", str(run), "-q"]) == 2
+    line = _one_error_line(capsys)
+    assert "run folder" in line and marker in line
+
+
+@pytest.mark.parametrize("content", ["{broken", "[1, 2]", json.dumps({"metrics": [1]})],
+                         ids=["not-json", "a-list", "metrics-not-a-mapping"])
+def test_apply_checks_the_reference_metrics_before_it_runs(content, tmp_path, capsys, no_run):
+    """The bug: a damaged metrics.json beside the config raised JSONDecodeError/AttributeError
+    after the whole re-run, and its result was lost."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    (tmp_path / "metrics.json").write_text(content)
+    assert main(["apply", str(tmp_path / "config.yaml"), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "metrics.json" in _one_error_line(capsys)
+
+
+def test_apply_skips_a_reference_figure_that_is_not_a_number(tmp_path, capsys, fake_run):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    (tmp_path / "metrics.json").write_text(json.dumps({"metrics": {"test_accuracy": "x", "macs": 10}}))
+    assert main(["apply", str(tmp_path / "config.yaml"), "--out", str(tmp_path / "o"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["same_macs"] is True and "accuracy_delta" not in report
