@@ -32,10 +32,11 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
                   best: str | None = None, minimize: str | None = None) -> list[FrozenTrial]:
     """The trials an export asks for: the front, one number, or the best under a condition.
 
-    The front is the search's own (`study_front`: feasible trials only); a malformed condition
+    The front is the search's own (`study_front`: feasible trials only), and ``best`` picks among
+    feasible trials too; a malformed condition
     or a ``minimize`` metric that is not a number per trial is a one-line `UserError`.
     """
-    from ._feasible import no_front_reason, study_front
+    from ._feasible import breaks_constraints, no_front_reason, study_front
 
     finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     given = sum(x is not None and x is not False for x in (pareto or None, trial, best))
@@ -72,6 +73,11 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
     ok = [t for t in ok if _number(t, key) is not None]
     if not ok:
         raise UserError(f"no complete trial has {metric} {op} {value:g}")
+    feasible = [t for t in ok if not breaks_constraints(t)]  # as the front: the space's constraints hold
+    if not feasible:
+        raise UserError(f"every complete trial with {metric} {op} {value:g} breaks the space's constraints "
+                        f"({len(ok)} of them); export one anyway with --trial N")
+    ok = feasible
     return [min(ok, key=lambda t: _number(t, key))]
 
 

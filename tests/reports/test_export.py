@@ -54,3 +54,12 @@ def test_pareto_of_a_study_with_nothing_complete(make_run, tmp_path):
 
 def test_pareto_is_the_feasible_front(run_folder):
     assert [t.number for t in select_trials(_study(run_folder), pareto=True)] == [1, 2]
+
+
+def test_best_picks_among_trials_that_meet_the_constraints(run_folder):
+    """The bug: --best ignored the space's constraints and exported trial 0, which breaks
+    macs >= 50000 and is therefore on no front."""
+    chosen = select_trials(_study(run_folder), best="accuracy>=0.85", minimize="macs")
+    assert [t.number for t in chosen] == [2]
+    with pytest.raises(UserError, match="breaks the space's constraints .*--trial N"):
+        select_trials(_study(run_folder), best="accuracy>=0.9", minimize="macs")
