@@ -185,7 +185,8 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
 
 
 def _save(config: TrialConfig, outcome: Any, runtime: TrialRuntime) -> dict[str, str]:
-    folder = runtime.run_dir.resolve() / "trials" / f"{config.trial:05d}"  # valid from any directory
+    name = f"{config.trial:05d}" if config.trial >= 0 else "no-number"  # a hand-written config: not "-0001"
+    folder = runtime.run_dir.resolve() / "trials" / name  # absolute: valid from any directory
     masks = atomic_torch_save(outcome.masks, folder / "masks.pt")
     if outcome.structured:
         model = save_compact(folder / "model_compact.pt", outcome.model)
