@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from snnprune.errors import UserError
+from snnprune.search._rundir import other_study, recorded_storage, same_storage, storage_in_folder
 from snnprune.search._storage import redact
 
 from ._feasible import constraint_texts
 from ._pareto import study_hypervolume
 from ._plots import PLOT_STEMS, write_plots
-from ._runs import STORAGE_FILES, RunRef
+from ._runs import RunRef
 from ._store import load_meta, load_trials, sync_store
 from ._summary import trials_view, write_report_md, write_trials_csv
 
@@ -24,12 +26,15 @@ def build_report(ref: RunRef, *, out: str | Path | None = None, x: str = "macs",
     Returns the paths written, the trial counts and the hypervolume. An ``x`` or ``y`` that
     cannot be plotted is a `UserError` before any report file is written; a study with no trial
     yet gets an empty report. The front is the search's (feasible trials only, see `_feasible`).
+    ``results.db`` goes to the run folder, or to ``out`` when that folder serves another study
+    (`_results_db`).
     """
+    results_db = _results_db(ref, out)
     out_dir = Path(out) if out else ref.run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = sync_store(ref.storage, ref.study, ref.results_db)
-    trials = load_trials(ref.results_db)
-    meta = load_meta(ref.results_db)
+    rows = sync_store(ref.storage, ref.study, results_db)
+    trials = load_trials(results_db)
+    meta = load_meta(results_db)
     names = list(meta.get("metric_names") or [])
     directions = list(meta.get("directions") or [])
     view = trials_view(trials)
@@ -41,7 +46,7 @@ def build_report(ref: RunRef, *, out: str | Path | None = None, x: str = "macs",
     md = write_report_md(view, out_dir / "report.md", study=ref.study, metric_names=names, directions=directions,
                          reference=summary.reference if summary else None,
                          hypervolume=summary, plots=plots, constraints=constraint_texts(meta.get("space")))
-    return {"study": ref.study, "run_dir": str(ref.run_dir), "results_db": str(ref.results_db), "trials": rows,
+    return {"study": ref.study, "run_dir": str(results_db.parent), "results_db": str(results_db), "trials": rows,
             "report": str(md), "csv": str(csv), "plots": {k: str(v) for k, v in plots.items()},
             "hypervolume": getattr(summary, "normalized", None) if summary else None,
             "dashboard": f"snnprune dashboard {_dashboard_target(ref)}"}
@@ -56,9 +61,35 @@ def _remove_stale_plots(out_dir: Path, written: dict[str, Path]) -> None:
                 (out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
+def _results_db(ref: RunRef, out: str | Path | None) -> Path:
+    """Where this report's results store goes: the run folder's ``results.db``, unless that folder
+    serves a study in another storage.
+
+    A study given by ``--storage URL --study NAME`` gets ``runs/NAME`` as its run folder, which a
+    search of another study of that name (another storage) may own: its ``results.db`` was
+    overwritten with this study's rows. The search refuses to write into such a folder; a report
+    with ``--out`` keeps its results store there instead, beside report.md, where a user who
+    asked for the report elsewhere looks for it. Without ``--out`` (or with ``--out`` that very
+    folder) the report itself would land in the other study's folder: refused in one line, as the
+    search refuses it, before anything is written.
+    """
+    other = other_study(ref.run_dir, ref.storage, own_files=True)
+    if other is None:
+        return ref.results_db
+    if out is not None and Path(out).resolve() != ref.run_dir.resolve():
+        return Path(out) / "results.db"
+    study, shown = other
+    owner = f"study {study!r}" if study else "the study"
+    raise UserError(f"{ref.run_dir} holds the trials of {owner} in {shown}, not of study {ref.study!r} in "
+                    f"{redact(ref.storage)}; give this report its own --out")
+
+
 def _dashboard_target(ref: RunRef) -> str:
-    """The run folder when the storage is in it, else the storage itself (``runs/<study>`` holds
-    only the results of a study given by URL); a password stays hidden."""
-    if any((ref.run_dir / name).is_file() for name in STORAGE_FILES):
+    """The run folder when ``snnprune dashboard FOLDER`` opens this study's storage (the one in
+    the folder, or the one its study.json records), else the storage itself: a study given by
+    URL may have no such folder, or share its name with the study of another storage whose
+    folder that is. A password stays hidden."""
+    folder = storage_in_folder(ref.run_dir) or recorded_storage(ref.run_dir)
+    if folder is not None and same_storage(folder, ref.storage):
         return str(ref.run_dir)
     return redact(ref.storage)

@@ -14,7 +14,6 @@ when the path is an existing non-SQLite file); `dashboard_command` also passes
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -32,7 +31,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from snnprune.errors import UserError
-from snnprune.search._storage import check_journal, is_url, open_rdb, redact
+from snnprune.search._storage import check_journal, check_optuna_sqlite, is_url, open_rdb, redact
 
 from ._runs import RunRef, resolve_run, storage_kind
 
@@ -85,27 +84,19 @@ def dashboard_storage(storage_spec: str | os.PathLike | RunRef) -> optuna.storag
         path = Path(spec[len("sqlite:///"):].split("?", 1)[0])
         if not path.is_file():
             raise UserError(f"storage {redact(spec)} does not exist")
-        _check_sqlite(path, spec)
+        _check_sqlite(spec)
     engine: dict[str, Any] = ({"connect_args": {"timeout": 30}} if kind == "sqlite" else {"pool_pre_ping": True})
     # opened beside a search that is creating the database, it races the search's schema stamp
     return open_rdb(spec, lambda: RDBStorage(spec, engine_kwargs=engine, skip_compatibility_check=True,
                                              skip_table_creation=True))
 
 
-def _check_sqlite(path: Path, spec: str) -> None:
+def _check_sqlite(spec: str) -> None:
     """A SQLite file the dashboard can show, checked without writing to it: Optuna's handle would
-    stamp a schema version into an empty file, and say only "An exception is raised during the
-    commit" of a file that is no database."""
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-            tables = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='studies'").fetchone()
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc):
-            raise UserError(f"storage {redact(spec)} is not a SQLite database") from None
-        return  # locked, say: the handle retries or says what is wrong, in one line
-    if tables is None:
+    stamp a schema version into an empty file, write its whole schema into another program's
+    database, and say only "An exception is raised during the commit" of a file that is no
+    database (`check_optuna_sqlite` refuses the last two)."""
+    if not check_optuna_sqlite(spec):
         raise UserError(f"storage {redact(spec)} holds no Optuna study yet (a search creates its tables when "
                         "it starts)")
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from snnprune.errors import UserError, first_line
 from snnprune.search._rundir import MARKER, marker_storage, recorded_storage, storage_in_folder
-from snnprune.search._storage import check_exists, is_url, open_storage, redact, retried_failures
+from snnprune.search._storage import check_exists, check_optuna_sqlite, is_url, open_storage, redact, retried_failures
 
 from ._feasible import study_front
 
@@ -71,9 +71,16 @@ def _storage_in(folder: Path) -> str:
 
 
 def study_names(spec: str) -> list[str]:
-    """The study names in a storage; any failure to read it is a one-line `UserError`."""
+    """The study names in a storage; any failure to read it is a one-line `UserError`.
+
+    Read without writing: opening a storage creates Optuna's tables, so a SQLite file without
+    them is not opened. One with no table at all holds no study yet; one with tables of its own
+    (a results store, another program's database) is refused (`check_optuna_sqlite`).
+    """
     check_exists(spec)
-    storage = open_storage(spec, heartbeat=False)
+    if not check_optuna_sqlite(spec):
+        return []
+    storage = open_storage(spec, heartbeat=False, create=False)
     try:
         return sorted(s.study_name for s in storage.get_all_studies())
     except Exception as exc:  # a journal of another format, a database without Optuna's tables
@@ -133,7 +140,7 @@ def _value(trial: optuna.trial.FrozenTrial, metric: str, names: list[str]) -> fl
 
 def summarize_study(spec: str, name: str) -> dict[str, Any]:
     """Counts by state, best accuracy, the front's size and smallest MACs, the last update."""
-    study = optuna.load_study(study_name=name, storage=open_storage(spec, heartbeat=False),
+    study = optuna.load_study(study_name=name, storage=open_storage(spec, heartbeat=False, create=False),
                               sampler=optuna.samplers.RandomSampler())
     trials = study.get_trials(deepcopy=False)
     states = {s.name: 0 for s in TrialState}
@@ -157,8 +164,9 @@ def summarize_study(spec: str, name: str) -> dict[str, Any]:
 def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
     """One entry per study in each run folder under ``root``, sorted by folder then study.
 
-    A folder whose storage cannot be read still gets an entry, with its ``error`` line, so one
-    broken run never hides the others.
+    A folder whose storage cannot be read (damaged, or a SQLite file that is no Optuna database)
+    still gets an entry, with its ``error`` line, so one broken run never hides the others; the
+    listing never creates tables in a storage.
     """
     base = Path(root)
     if is_url(str(root)):

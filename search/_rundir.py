@@ -31,8 +31,8 @@ from snnprune.errors import UserError
 
 from ._storage import is_url, redact
 
-__all__ = ["MARKER", "claim_run_dir", "display_storage", "marker_storage", "recorded_storage", "refuse_other_study",
-           "resolve_storage", "run_id", "storage_in_folder"]
+__all__ = ["MARKER", "claim_run_dir", "display_storage", "marker_storage", "other_study", "recorded_storage",
+           "refuse_other_study", "resolve_storage", "run_id", "same_storage", "storage_in_folder"]
 
 MARKER = "study.json"
 _FILES = {"sqlite": "study.db", "journal": "journal.log"}
@@ -130,17 +130,43 @@ def resolve_storage(run_dir: Path, storage: str | None, *, workers: int = 1) -> 
     return storage
 
 
-def refuse_other_study(run_dir: Path, storage: str) -> None:
-    """Refuse a storage whose study would write into a folder that serves another (module docstring)."""
+def same_storage(first: str, second: str) -> bool:
+    """Whether two specs name one storage (a relative and an absolute path to one file do)."""
+    return _identity(first) == _identity(second)
+
+
+def other_study(run_dir: Path, storage: str, *, own_files: bool = False) -> tuple[str | None, str] | None:
+    """(study name, storage as shown) of the study a folder serves when that study is not in
+    ``storage``; None when the folder serves ``storage``, serves nothing, or served a local
+    storage that is gone (the folder is free again, module docstring).
+
+    The folder's study is the one its ``study.json`` records. ``own_files``: a folder without one
+    (from before study.json) serves the ``study.db`` or ``journal.log`` in it. The search leaves
+    that out (it claims such a folder for the storage it resumes); a report by URL needs it, or it
+    would write its rows over those of the folder's own study.
+    """
     run_dir = Path(run_dir)
     marker = _read_marker(run_dir)
-    if marker is None or marker["identity"] == _identity(storage):
-        return
+    if marker is None:
+        own = storage_in_folder(run_dir) if own_files else None
+        if own is None or same_storage(own, storage):
+            return None
+        return None, display_storage(own)
+    if marker["identity"] == _identity(storage):
+        return None
     old = _local_file(marker["identity"][len("file:"):]) if marker["identity"].startswith("file:") else None
     if old is not None and not old.exists():
-        return  # that study's storage is gone: the folder is free again
-    shown = marker.get("storage") or marker["identity"]
-    raise UserError(f"{run_dir} holds the trials of study {marker.get('study')!r} in {shown}; resume it with "
+        return None  # that study's storage is gone: the folder is free again
+    return marker.get("study"), marker.get("storage") or marker["identity"]
+
+
+def refuse_other_study(run_dir: Path, storage: str) -> None:
+    """Refuse a storage whose study would write into a folder that serves another (module docstring)."""
+    other = other_study(run_dir, storage)
+    if other is None:
+        return
+    study, shown = other
+    raise UserError(f"{run_dir} holds the trials of study {study!r} in {shown}; resume it with "
                     f"--storage {shown}, or give this one another --out or --study")
 
 

@@ -24,9 +24,11 @@ Passwords never reach a message or a log: `redact` hides them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import time
 import warnings
 from collections.abc import Callable
@@ -42,7 +44,8 @@ from optuna.trial import FrozenTrial, TrialState
 from snnprune.errors import UserError, first_line, make_folder
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
-           "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact", "retried_failures"]
+           "check_optuna_sqlite", "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact",
+           "retried_failures", "sqlite_file"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
@@ -247,12 +250,17 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     """An Optuna storage object; an unreachable database is a one-line `UserError`.
 
     ``heartbeat``: for the processes that run trials (see the module docstring); readers that
-    only load a study pass False. ``create=False``: a SQLite or journal file that does not exist
-    is a `UserError` rather than a new empty file where the user mistyped a path.
+    only load a study pass False. ``create=False`` (every reader, and a worker joining a study):
+    a SQLite or journal file that does not exist is a `UserError` rather than a new empty file
+    where the user mistyped a path, and so is a SQLite file without Optuna's tables
+    (`check_optuna_sqlite`): opening it would write Optuna's whole schema into it.
     """
     interval, grace = heartbeat_settings() if heartbeat else (None, None)
     if not create:
         check_exists(spec)
+        if not check_optuna_sqlite(spec):
+            raise UserError(f"storage {redact(spec)} holds no Optuna study yet (a search creates its tables when "
+                            "it starts)")
     if is_url(spec):
         if spec.startswith("sqlite:///"):
             make_folder(Path(spec[len("sqlite:///"):]).parent, f"storage {spec}")
@@ -305,11 +313,55 @@ def check_journal(path: Path, spec: str) -> None:
 def check_exists(spec: str) -> None:
     """A reader must not create an empty storage where the user mistyped a path."""
     if spec.startswith("sqlite:///"):
-        path = spec[len("sqlite:///"):].split("?", 1)[0]
-        if path not in ("", ":memory:") and not Path(path).is_file():
+        path = sqlite_file(spec)
+        if path is not None and not path.is_file():
             raise UserError(f"storage {redact(spec)} does not exist")
     elif not is_url(spec) and not Path(spec).exists():
         raise UserError(f"storage {spec} does not exist (neither a URL nor a journal file)")
+
+
+def sqlite_file(spec: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL (its query left out); None for another storage or an
+    in-memory database."""
+    if not spec.startswith("sqlite:///"):
+        return None
+    path = spec[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def check_optuna_sqlite(spec: str) -> bool:
+    """Whether a SQLite storage holds Optuna's tables, checked without writing to it; a SQLite
+    file with tables of its own but not Optuna's is refused in one line.
+
+    Optuna's `RDBStorage` creates its tables and stamps its schema version whenever it opens,
+    even with ``skip_table_creation``, so a reader pointed at a results store or any other
+    database (``--storage sqlite:///runs/x/results.db``) left Optuna's schema in it, as
+    `check_journal` prevents for journal files. Optuna's tables are created in one transaction, so
+    a file without ``studies`` is either another program's or has no table at all.
+
+    False: the file has no table (a new empty file, or one a search has only just created), so
+    it holds no study; the caller says so rather than open it. True for everything else: a
+    storage that is no SQLite file, one that does not exist (`check_exists` speaks for it), one
+    locked (Optuna's handle waits or says what is wrong).
+    """
+    path = sqlite_file(spec)
+    if path is None or not path.is_file():
+        return True
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                                timeout=30)) as db:
+            tables = sorted(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+    except sqlite3.DatabaseError as exc:  # OperationalError (locked, unreadable) is one of them
+        if "not a database" in str(exc):
+            raise UserError(f"storage {redact(spec)} is not a SQLite database") from None
+        return True
+    if not tables:
+        return False
+    if "studies" not in tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise UserError(f"storage {redact(spec)} is not an Optuna study database (its tables: {shown}); "
+                        "give the storage the search wrote")
+    return True
 
 
 def _engine_kwargs(spec: str) -> dict:
