@@ -2,7 +2,10 @@
 
 Input is a pandas DataFrame with one row per trial (``number``, ``state``, ``pruner``, the
 objective columns, ``sparsity``, ``macs``, ``accuracy``, ``test_accuracy``, ``on_front``);
-the numbers come from `snnprune.reports._pareto`, this module only draws. Each plot is written
+the numbers come from `snnprune.reports._pareto`, this module only draws. "Pareto front" on a plot
+is always the study's front (``on_front``, the trials search, report.md and ``export --pareto``
+list), whatever the axes; a 2-D front over the axes, where it differs, is drawn under its own
+name ("front in (MACs, validation accuracy)"). Each plot is written
 twice: a PNG for papers and Markdown, and a self-contained HTML page (plotly.js inlined, no
 CDN) to hover over trials offline. Matplotlib draws through ``Figure`` and the Agg canvas,
 never pyplot, so no display is opened and the caller's backend is left alone.
@@ -10,8 +13,6 @@ Every file is written to a temporary file and renamed into place.
 """
 
 from __future__ import annotations
-
-from matplotlib.ticker import NullFormatter
 
 import io
 import math
@@ -23,15 +24,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from snnprune.engine import atomic_write_bytes
 from snnprune.errors import UserError
 
 from ._pareto import HypervolumeSummary, pareto_mask, study_hypervolume
-from ._summary import _states, dense_of, trials_view
+from ._summary import _front, _states, dense_of, trials_view
 
 __all__ = ["DEFAULT_DIRECTIONS", "PLOT_STEMS", "check_axes", "front_line", "log_scale", "plottable", "pruner_colors",
-           "write_plots"]
+           "study_front", "write_plots"]
 
 #: Directions of the metrics a study can optimise (what "better" means on each axis).
 DEFAULT_DIRECTIONS = {"accuracy": "maximize", "test_accuracy": "maximize", "sparsity": "maximize",
@@ -46,6 +48,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LABELS = {"macs": "MACs", "sops": "SOPs", "energy": "energy (uJ)", "energy_uj": "energy (uJ)",
           "params": "non-zero parameters", "accuracy": "validation accuracy", "test_accuracy": "test accuracy",
           "sparsity": "sparsity", "macs_ratio": "MACs / dense MACs"}
+#: The name of the study's own front on every plot; a 2-D front over other axes is named apart.
+FRONT_LABEL = "Pareto front"
 
 
 def log_scale(name: str, values: Sequence[float]) -> bool:
@@ -115,7 +119,10 @@ def check_axes(df: pd.DataFrame, x: str, y: str, objectives: Sequence[str] = ())
 
 
 def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> pd.DataFrame:
-    """The 2-D front of complete trials in (x, y), sorted by x: the staircase drawn on the plot.
+    """The 2-D front of complete trials in (x, y), sorted by x: the staircase over a plot's axes.
+
+    It is the study's front only where (x, y) are the study's two objectives; `write_plots`
+    checks that before calling it "Pareto front" (`study_front` is the study's own).
 
     The steps follow the region the front attains: with x minimised each point holds its y until
     the next point's x ("post"), with x maximised it holds from the previous one ("pre").
@@ -126,6 +133,18 @@ def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> p
         return done
     mask = pareto_mask(done[[x, y]].to_numpy(dtype=float).tolist(), directions)
     return done[np.asarray(mask)].sort_values([x, y])
+
+
+def study_front(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> pd.DataFrame:
+    """The study's own front rows (index kept): ``on_front`` where the frame has it, else the
+    non-dominated complete feasible trials over ``objectives`` (as report.md takes it), so a
+    plot cannot show another front than the report beside it."""
+    names = [n for n in objectives if n in df]
+    if names:
+        return _front(df, names, [d for n, d in zip(objectives, directions) if n in df])
+    if "on_front" in df:  # objectives unknown (an empty mapping): `_front` needs one to sort by
+        return df[df["on_front"].fillna(False).astype(bool).to_numpy()]
+    return df.iloc[0:0]
 
 
 def _hover(row: Mapping[str, Any]) -> str:
@@ -155,8 +174,14 @@ def _dense_point(dense: Mapping[str, Any] | None, x: str, y: str) -> tuple[float
     return None if px is None or py is None else (px, py)
 
 
+def _joined(stairs: pd.DataFrame | None, stairs_label: str) -> bool:
+    """Whether the staircase is the study's front itself, drawn as one "Pareto front" line."""
+    return stairs is not None and not stairs.empty and stairs_label == FRONT_LABEL
+
+
 def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | None,
-         dense: tuple[float, float] | None, logx: bool, steps: str = "post") -> bytes:
+         stairs: pd.DataFrame | None, stairs_label: str, dense: tuple[float, float] | None, logx: bool,
+         steps: str = "post") -> bytes:
     fig = Figure(figsize=(6.4, 4.4), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -164,14 +189,23 @@ def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | 
     for name, group in df.groupby("_pruner", sort=True):
         done, stopped = group[group["_complete"] & group["_feasible"]], group[~group["_complete"]]
         infeasible = group[group["_complete"] & ~group["_feasible"]]
-        ax.scatter(done[x], done[y], s=22, color=colors[name], alpha=0.75, label=name)
-        if not stopped.empty:
-            ax.scatter(stopped[x], stopped[y], s=22, facecolors="none", edgecolors=colors[name], alpha=0.6)
-        if not infeasible.empty:
-            ax.scatter(infeasible[x], infeasible[y], s=26, marker="x", color=colors[name], alpha=0.6)
+        # the pruner is named on its first drawn part: an empty labelled scatter gave a legend
+        # entry without a marker (every trial stopped early)
+        label = {"label": name}
+        for part, style in ((done, {"color": colors[name], "alpha": 0.75, "s": 22}),
+                            (stopped, {"facecolors": "none", "edgecolors": colors[name], "alpha": 0.6, "s": 22}),
+                            (infeasible, {"marker": "x", "color": colors[name], "alpha": 0.6, "s": 26})):
+            if not part.empty:
+                ax.scatter(part[x], part[y], **style, **label)
+                label = {}
+    joined = _joined(stairs, stairs_label)
+    if stairs is not None and not stairs.empty:
+        style = {"color": "black", "lw": 1.2, "zorder": 3} if joined else \
+            {"color": "0.5", "lw": 1.0, "ls": "--", "zorder": 2}
+        ax.step(stairs[x], stairs[y], where=steps, label=stairs_label, **style)
     if front is not None and not front.empty:
-        ax.step(front[x], front[y], where=steps, color="black", lw=1.2, zorder=3, label="Pareto front")
-        ax.scatter(front[x], front[y], s=60, facecolors="none", edgecolors="black", lw=1.4, zorder=4)
+        ax.scatter(front[x], front[y], s=60, facecolors="none", edgecolors="black", lw=1.4, zorder=4,
+                   **({} if joined else {"label": FRONT_LABEL}))
     if dense is not None:
         ax.scatter([dense[0]], [dense[1]], marker="*", s=180, color="gold", edgecolors="black", zorder=5,
                    label="dense baseline")
@@ -182,7 +216,8 @@ def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | 
     ax.set_ylabel(LABELS.get(y, y))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:  # else matplotlib warns "No artists with labels found"
+        ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -190,7 +225,8 @@ def _png(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | 
 
 
 def _html(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame | None,
-          dense: tuple[float, float] | None, logx: bool, steps: str = "post") -> bytes:
+          stairs: pd.DataFrame | None, stairs_label: str, dense: tuple[float, float] | None, logx: bool,
+          steps: str = "post") -> bytes:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -204,12 +240,21 @@ def _html(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame |
                 x=part[x].tolist(), y=part[y].tolist(), mode="markers", name=f"{name}{suffix}",
                 marker={"color": colors[name], "size": 8, "symbol": symbol},
                 text=[_hover(r) for r in part.to_dict("records")], hoverinfo="text"))
-    if front is not None and not front.empty:
-        fig.add_trace(go.Scatter(x=front[x].tolist(), y=front[y].tolist(), mode="lines+markers",
-                                 line={"shape": "hv" if steps == "post" else "vh", "color": "black"},
-                                 name="Pareto front",
-                                 marker={"size": 12, "symbol": "circle-open", "color": "black"},
-                                 text=[_hover(r) for r in front.to_dict("records")], hoverinfo="text"))
+    shape = "hv" if steps == "post" else "vh"
+    marker = {"size": 12, "symbol": "circle-open", "color": "black"}
+    if _joined(stairs, stairs_label):
+        fig.add_trace(go.Scatter(x=stairs[x].tolist(), y=stairs[y].tolist(), mode="lines+markers",
+                                 line={"shape": shape, "color": "black"}, name=FRONT_LABEL, marker=marker,
+                                 text=[_hover(r) for r in stairs.to_dict("records")], hoverinfo="text"))
+    else:
+        if stairs is not None and not stairs.empty:
+            fig.add_trace(go.Scatter(x=stairs[x].tolist(), y=stairs[y].tolist(), mode="lines", name=stairs_label,
+                                     line={"shape": shape, "color": "grey", "dash": "dash", "width": 1},
+                                     text=[_hover(r) for r in stairs.to_dict("records")], hoverinfo="text"))
+        if front is not None and not front.empty:
+            fig.add_trace(go.Scatter(x=front[x].tolist(), y=front[y].tolist(), mode="markers", name=FRONT_LABEL,
+                                     marker=marker, text=[_hover(r) for r in front.to_dict("records")],
+                                     hoverinfo="text"))
     if dense is not None:
         fig.add_trace(go.Scatter(x=[dense[0]], y=[dense[1]], mode="markers", name="dense baseline",
                                  marker={"symbol": "star", "size": 16, "color": "gold"},
@@ -273,10 +318,16 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
     """Write every plot the data allows, as PNG and offline HTML; returns file name -> path.
 
     ``directions`` maps the study's objectives to "maximize"/"minimize" (the hypervolume is
-    taken over those objectives only, whatever x and y are; the front plot over x and y); a
-    plain pair is read as (x, y), and is then what the hypervolume is over. An x or y that is
-    not a number per trial is a `UserError` before anything is written (`check_axes`); a plot
-    whose data is empty is skipped rather than drawn blank; a study with no trial gets none.
+    taken over those objectives only, whatever x and y are); a plain pair is read as (x, y),
+    and is then what the hypervolume is over. Every plot marks the study's front as "Pareto
+    front" (`study_front`: ``on_front``, else the front over those objectives), so it is the
+    front report.md and ``export --pareto`` list; where it is the 2-D front of the plot's axes it
+    is drawn as that staircase. Where it is not (one objective, three, or x/y another metric),
+    pareto.* also draws the 2-D front of x and y, dashed and named "front in (x, y)", since
+    that trade-off is what --x/--y asked to see; the accuracy plots only mark the front, to
+    stay readable. An x or y that is not a number per trial is a `UserError` before anything is
+    written (`check_axes`); a plot whose data is empty is skipped rather than drawn blank; a
+    study with no trial gets none.
     The frame may be the results store's (`trials_view` fills the plain columns); without
     ``dense`` the baseline recorded in it is marked. Trials marked ``feasible`` 0 are drawn as
     crosses and left off the front and the hypervolume.
@@ -289,6 +340,7 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
         return {}
     out_dir = Path(out_dir)
     dirs = _directions(directions, x, y)
+    front = study_front(df, objectives, [dirs[n] for n in objectives])
     written: dict[str, Path] = {}
 
     def save(stem: str, png: bytes, html: bytes) -> None:
@@ -298,13 +350,19 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
     plots = [("pareto", x, y, f"Pareto front: {LABELS.get(y, y)} vs {LABELS.get(x, x)}", True)]
     plots += [(f"accuracy_vs_{c}", c, "accuracy", f"validation accuracy vs {LABELS[c]}", False)
               for c in ("sparsity", "macs")]
-    for stem, px, py, title, with_front in plots:
+    for stem, px, py, title, chosen_axes in plots:
         data = _usable(df, px, py)
         if data.empty:
             continue
         pair = [dirs.get(px, DEFAULT_DIRECTIONS.get(px, "minimize")),
                 dirs.get(py, DEFAULT_DIRECTIONS.get(py, "maximize"))]
-        kw = {"front": front_line(df, px, py, pair) if with_front else None, "dense": _dense_point(dense, px, py),
+        shown = data[data.index.isin(front.index)]
+        stairs = front_line(df, px, py, pair)
+        label = FRONT_LABEL if set(stairs.index) == set(shown.index) else \
+            f"front in ({LABELS.get(px, px)}, {LABELS.get(py, py)})"
+        if label != FRONT_LABEL and not chosen_axes:  # --x/--y: pareto.* only
+            stairs = None
+        kw = {"front": shown, "stairs": stairs, "stairs_label": label, "dense": _dense_point(dense, px, py),
               "logx": log_scale(px, data[px].tolist()), "steps": "post" if pair[0] == "minimize" else "pre"}
         save(stem, _png(data, px, py, title, **kw), _html(data, px, py, title, **kw))
     objectives = [name for name in objectives if name in df.columns]
