@@ -129,10 +129,11 @@ def parse_space(mapping: Any, source: str = "<dict>") -> SearchSpace:
     raw = read_mapping(mapping, source, "")
     check_keys(raw, TOP_KEYS, source, "")
     budget = read_budget(raw.get("budget"), source)
+    data = read_data(raw.get("data"), source)
     return SearchSpace(
         study=_study(raw.get("study"), source),
-        model=read_model(raw.get("model"), source),
-        data=read_data(raw.get("data"), source),
+        model=_fit_time_steps(read_model(raw.get("model"), source), raw.get("model"), data, source),
+        data=data,
         budget=budget,
         pruners=parse_pruners(raw.get("pruners"), source),
         objectives=read_objectives(raw.get("objectives"), source),
@@ -157,6 +158,24 @@ def _study(raw: Any, source: str) -> str:
         fail(source, "study", f"{raw!r} is not a usable name (letters, digits, '.', '_', '-'; it names "
                               "the folder runs/<study>)")
     return raw
+
+
+def _fit_time_steps(model: ModelSpec, block: Any, data: DataSpec, source: str) -> ModelSpec:
+    """Event data fixes T (its frames per sample): left out, T is the data's; another is refused.
+
+    A model built for T=4 runs the data's 10 frames anyway, while its build arguments, the
+    recorded config and the per-step MACs would all say 4.
+    """
+    from snnprune.data import dataset_info
+
+    frames = dataset_info(data.name).time_steps
+    if frames is None:
+        return model
+    if not (isinstance(block, Mapping) and "T" in block):
+        return dataclasses.replace(model, T=frames)
+    if model.T != frames:
+        fail(source, "model.T", f"{data.name} holds {frames} frames per sample: T must be {frames} (or left out)")
+    return model
 
 
 def read_model(raw: Any, source: str) -> ModelSpec:

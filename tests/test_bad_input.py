@@ -179,6 +179,8 @@ CASES = {
         _with_files({"old.db": b"SQLite format 3\x00" + b"\xb2" * 100}, "dashboard", "{tmp}/old.db", "--port", "0"),
         ["sqlite:///"]),
     "runs on a file": (_with_files({"afile": b"x"}, "runs", "{tmp}/afile"), ["afile", "not a folder"]),
+    "inspect --T other than the event data's frames": (
+        _argv("inspect", "-m", "cnn", "-d", "cifar10-dvs", "--T", "4"), ["--T 4", "10 frames"]),
     "worker unknown study": (_with_files({"j.log": b""}, "worker", "--storage", "{tmp}/j.log", "--study", "ghost"),
                              ["ghost"]),
 }

@@ -11,7 +11,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import json_option, model_options, out_folder, subset_value, training_options
+from ._options import json_option, model_options, out_folder, subset_value, time_steps, training_options
 
 __all__: list[str] = []
 
@@ -19,13 +19,14 @@ __all__: list[str] = []
 @cli.command()
 @model_options
 @json_option
-def inspect(model: str, dataset: str, width: float, T: int, neuron: str, as_json: bool) -> None:
+def inspect(model: str, dataset: str, width: float, T: int | None, neuron: str, as_json: bool) -> None:
     """Layers, parameters and MACs per time step of a network (no data needed)."""
     from snnprune.data import dataset_info
     from snnprune.metrics import count_layers
     from snnprune.models import build_model
 
     info = dataset_info(dataset)
+    T = time_steps(T, info)
     net = build_model(model, num_classes=info.num_classes, in_channels=info.in_channels,
                       image_size=info.image_size, T=T, width=width, neuron=neuron)
     layers = count_layers(net)
@@ -57,7 +58,7 @@ def inspect(model: str, dataset: str, width: float, T: int, neuron: str, as_json
 @click.option("--out", type=click.Path(), default=None,
               help="Run folder (default runs/train-MODEL-DATASET-sSEED).")
 @json_option
-def train(model: str, dataset: str, width: float, T: int, neuron: str, data_root: str | None,
+def train(model: str, dataset: str, width: float, T: int | None, neuron: str, data_root: str | None,
           subset: float | None, epochs: int, batch_size: int, lr: float, optimizer: str, seed: int,
           device: str, quiet: bool, out: str | None, as_json: bool) -> None:
     """Train the dense network, report test accuracy and metrics, save a checkpoint."""
@@ -68,6 +69,7 @@ def train(model: str, dataset: str, width: float, T: int, neuron: str, data_root
     if epochs < 1:
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     info = snnprune.dataset_info(dataset)
+    T = time_steps(T, info)
     with seeded(seed):
         net = build_model(model, num_classes=info.num_classes, in_channels=info.in_channels,
                           image_size=info.image_size, T=T, width=width, neuron=neuron)

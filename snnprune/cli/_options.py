@@ -35,7 +35,8 @@ model_options = _stack(
     click.option("--dataset", "-d", required=True,
                  help="digits | fashion-mnist | cifar10 | cifar100 | tiny-imagenet | cifar10-dvs"),
     click.option("--width", type=float, default=1.0, show_default=True, help="Width multiplier."),
-    click.option("--T", "T", type=int, default=4, show_default=True, help="Time steps."),
+    click.option("--T", "T", type=int, default=None,
+                 help="Time steps  [default: 4; event data: its frames per sample]"),
     click.option("--neuron", default="lif", show_default=True, help="lif | if"),
 )
 
@@ -77,6 +78,14 @@ def writable_folder(path: str | Path, option: str = "--out") -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UserError(f"{option} {path}: {'that folder' if probe == folder else probe} is not writable")
     return folder
+
+
+def time_steps(T: int | None, info: Any) -> int:
+    """``--T``, or its default: 4 for images, the frames per sample of event data (which fix T)."""
+    frames = getattr(info, "time_steps", None)
+    if frames is not None and T is not None and T != frames:
+        raise UserError(f"--T {T}: {info.name} holds {frames} frames per sample; leave --T out or give {frames}")
+    return T if T is not None else (frames or 4)
 
 
 def out_folder(path: str | Path, option: str = "--out") -> Path:

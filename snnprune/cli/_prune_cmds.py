@@ -11,7 +11,7 @@ import click
 from snnprune.errors import UserError
 
 from ._app import cli, emit
-from ._options import SEED, json_option, model_options, out_folder, subset_value
+from ._options import SEED, json_option, model_options, out_folder, subset_value, time_steps
 
 __all__ = ["parse_assignments"]
 
@@ -74,7 +74,7 @@ def pruners_cmd(as_json: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--out", type=click.Path(), default=None, help="Run folder (default runs/prune-PRUNER-MODEL-DATASET-sSEED).")
 @json_option
-def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int, neuron: str,
+def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int | None, neuron: str,
               sparsity: float, assignments: tuple[str, ...], from_ckpt: str | None, data_root: str | None,
               subset: float | None, epochs: int, prune_epochs: int, finetune_epochs: int, batch_size: int,
               lr: float, finetune_lr: float, seed: int, device: str, quiet: bool, out: str | None,
@@ -94,6 +94,7 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int, 
                     batch_size=batch_size, lr=lr, finetune_lr=finetune_lr)
     budget.check()
     info = snnprune.dataset_info(dataset)
+    T = time_steps(T, info)
     with seeded(seed):
         net = build_model(model, num_classes=info.num_classes, in_channels=info.in_channels,
                           image_size=info.image_size, T=T, width=width, neuron=neuron)

@@ -65,6 +65,11 @@ def check_split(model: nn.Module, split: Any, what: str, example: str = "data.tr
         raise UserError(f"{what} expects a Split such as {example}, got {type(split).__name__}")
     args = getattr(model, "build_args", None) or {}
     _check_labels(model, split, what, args)
+    frames = getattr(split, "frame_shape", None)
+    if frames is not None and "T" in args and int(args["T"]) != int(frames[0]):
+        name = args.get("name", type(model).__name__)
+        raise UserError(f"{what}: the model ({name}) was built for T={int(args['T'])} but the data holds "
+                        f"{int(frames[0])} frames per sample; build it with T=data.info.time_steps")
     shape = image_shape(split)
     if shape is None or "in_channels" not in args or "image_size" not in args:
         return

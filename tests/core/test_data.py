@@ -499,3 +499,13 @@ def test_a_small_subset_still_has_a_validation_sample(subset: int) -> None:
     y_tr, y_te = np.arange(100) % 10, np.arange(20) % 10
     _, val, _ = plan_indices(y_tr, y_te, subset=None, val_fraction=0.1, seed=0)
     assert len(val) == 10  # unchanged where the fraction gives one or more
+
+
+def test_a_model_built_for_other_time_steps_than_the_frames_is_refused(tmp_path: Path) -> None:
+    import snnprune
+
+    make_dvs_frames(tmp_path, per_class=1)
+    splits = load_dataset("cifar10-dvs", tmp_path, seed=0)
+    net = snnprune.build_model("cnn", num_classes=10, in_channels=2, image_size=128, T=4, width=0.25)
+    with pytest.raises(UserError, match="built for T=4 but the data holds 10 frames per sample"):
+        snnprune.evaluate(net, splits.test)

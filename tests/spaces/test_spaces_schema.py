@@ -167,3 +167,12 @@ def test_subset_one_point_zero_is_the_whole_set_not_one_sample(base) -> None:
                          for extra in ({"subset": 1}, {"subset": 1.0}, {}))
     assert whole.data.subset is None and whole == unset and whole.fingerprint() == unset.fingerprint()
     assert one.data.subset == 1 and one != whole and one.fingerprint() != whole.fingerprint()
+
+
+def test_event_data_fixes_T(base) -> None:
+    """A cnn built for T=4 ran cifar10-dvs's 10 frames while its config and MACs said 4."""
+    base["data"] = {"name": "cifar10-dvs"}
+    assert parse_space({**base, "model": {"name": "cnn"}}).model.T == 10  # left out: the data's
+    assert parse_space(base | {"model": {"name": "cnn", "T": 10}}).model.T == 10
+    with pytest.raises(UserError, match=r"model\.T: cifar10-dvs holds 10 frames per sample: T must be 10"):
+        parse_space(base)  # the base space says T: 4
