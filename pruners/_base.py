@@ -14,21 +14,22 @@ Both count optimizer steps the same way and derive epoch ends from ``steps_per_e
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 import torch
 from nni.compression.base.compressor import Pruner
 from nni.compression.base.config import select_modules_by_config
+from schema import SchemaError
 from torch import nn
 
 from snnprune.engine import Callback, FitContext
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup, PotentialRecorder, PotentialSteps
 
+from ._config import prepare_config_list
 from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
-__all__ = ["Masks", "SNNPruner", "STAT_EVERY", "default_config_list", "in_model_order", "require_config_list"]
+__all__ = ["STAT_EVERY", "Masks", "SNNPruner", "default_config_list", "in_model_order"]
 
 #: The hyperparameter of every pruner that reads membrane potentials.
 STAT_EVERY = HyperParam("stat_every", "int", 1, 1, 64,
@@ -42,14 +43,6 @@ def default_config_list(sparsity: float, *, structured: bool) -> list[dict[str, 
     one global group at ``sparsity``."""
     op_types = ["Conv2d"] if structured else ["Conv2d", "Linear"]
     return [{"op_types": op_types, "sparse_ratio": float(sparsity), "global_group_id": "snnprune"}]
-
-
-def require_config_list(pruner: str, config_list: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """A private copy of the user's config_list; none given is a one-line `UserError`."""
-    if config_list is None:
-        raise UserError(f"pruner {pruner}: a config_list is needed "
-                        "(e.g. snnprune.pruners.default_config_list(0.5, structured=...))")
-    return copy.deepcopy(list(config_list))
 
 
 class _EngineBridge(Callback):
@@ -96,19 +89,25 @@ class SNNPruner(Pruner):
     structured: ClassVar[bool] = False
     #: zero the raw value of masked weights after each step (else they are frozen under the mask)
     zero_masked_raw: ClassVar[bool] = True
+    #: whether the pruner honours a different sparse_ratio per layer (else one ratio is required)
+    per_layer_ratios: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, config_list: list[dict[str, Any]] | None = None,
                  evaluator: Any | None = None, **hyperparameters: Any) -> None:
         self.hp = validate_hyperparameters(self.spec, hyperparameters)
-        config_list = require_config_list(self.spec.name, config_list)
+        config_list = prepare_config_list(model, config_list, self.spec.name)
         self.groups: list[ChannelGroup] = []
         if self.structured:
             config_list = self._structured_config(model, config_list)
-        super().__init__(model, config_list, evaluator)
+        try:
+            super().__init__(model, config_list, evaluator)
+        except (SchemaError, AssertionError) as exc:  # NNI asserts on an op type it cannot prune
+            raise UserError(f"pruner {self.spec.name}: invalid config_list: {' '.join(str(exc).split())}") from None
         in_model_order(self, model)
         self.targets = self._weight_targets()
         if not self.targets:
             raise UserError(f"pruner {self.spec.name}: the config_list selects no layer of this model")
+        self._check_one_ratio()
         self.step = 0
         self.total_steps = 0
         self.steps_per_epoch = 0
@@ -146,6 +145,17 @@ class SNNPruner(Pruner):
                 out[name] = float(space.sparse_ratio)
         return out
 
+    def _check_one_ratio(self) -> None:
+        """Our schedules prune every selected layer towards one sparsity (`sparsity`); a
+        config_list asking for other ratios per layer would get the first one everywhere, so it
+        is refused unless the pruner honours each layer's own (``per_layer_ratios``)."""
+        ratios = sorted(set(self.targets.values()))
+        if len(ratios) > 1 and not self.per_layer_ratios:
+            raise UserError(f"pruner {self.spec.name} prunes every selected layer to one sparse_ratio, but the "
+                            f"config_list asks for {', '.join(f'{r:g}' for r in ratios)}: give one ratio "
+                            "(its scope hyperparameter, where it has one, says whether layers are ranked "
+                            "together), or use a pruner that takes one per layer (random-unstructured, nni:*)")
+
     def note(self, message: str) -> None:
         """Record something the user should know about this run (an event ``note``; the CLI prints
         it and `PruneOutcome.notes` lists it)."""
@@ -153,7 +163,7 @@ class SNNPruner(Pruner):
 
     @property
     def sparsity(self) -> float:
-        """The requested sparsity (the first target's when layers differ)."""
+        """The requested sparsity, one for every layer (`_check_one_ratio`)."""
         return next(iter(self.targets.values()))
 
     # ----- access to weights and masks ----------------------------------------------------
@@ -294,7 +304,14 @@ class SNNPruner(Pruner):
 
     def compress(self, max_steps: int | None = None, max_epochs: int | None = None) -> tuple[nn.Module, Masks]:
         """NNI's entry point: train through the evaluator while the schedule runs; one-shot
-        pruners need no evaluator and prune at once."""
+        pruners need no evaluator and prune at once. Every argument is checked before the
+        schedule starts: a refused call leaves the model as it was."""
+        if not self._is_wrapped:
+            raise UserError(f"pruner {self.spec.name}: the model was unwrapped (unwrap_model); build a new "
+                            "pruner to prune it again")
+        for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise UserError(f"compress(): {name} must be an integer >= 1, got {value!r}")
         if not self.spec.training_aware:
             self.start(total_steps=0, steps_per_epoch=1)
             self.stop()

@@ -32,7 +32,7 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from nni.compression.base.config import select_modules_by_config, trans_legacy_config_list
+from nni.compression.base.config import select_modules_by_config
 from nni.compression.pruning import L1NormPruner, LevelPruner, SlimPruner, TaylorPruner
 from nni.compression.pruning.slim_pruner import SLIM_SCALING_FACTOR_PNAME
 from schema import SchemaError
@@ -42,7 +42,8 @@ from snnprune.engine import FitResult, fit
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup
 
-from ._base import Masks, in_model_order, require_config_list
+from ._base import Masks, in_model_order
+from ._config import prepare_config_list, weight_ratio_settings
 from ._nni_bridge import make_evaluator
 from ._registry import HyperParam, PrunerSpec, registered, validate_hyperparameters
 
@@ -54,16 +55,6 @@ _SELECT_KEYS = ("op_types", "op_names", "op_names_re", "exclude_op_names", "excl
 # parts of a prune() phase train with the same settings
 _EVALUATOR_OPTIONS = {name: p.default for name, p in inspect.signature(fit).parameters.items()
                       if name in inspect.signature(make_evaluator).parameters and name not in ("model", "train")}
-
-
-def _check_names(model: nn.Module, config_list: list[dict[str, Any]], pruner: str) -> None:
-    """Every ``op_names`` entry must name a module (NNI raises a bare KeyError otherwise)."""
-    names = {name for name, _ in model.named_modules()}
-    for config in config_list:
-        missing = [n for n in config.get("op_names", ()) if n not in names]
-        if missing:
-            raise UserError(f"pruner {pruner}: the config_list names {', '.join(map(repr, missing))}, "
-                            "which the model does not have")
 
 
 def _selected_groups(model: nn.Module, config: dict[str, Any], pruner: str) -> list[ChannelGroup]:
@@ -85,6 +76,8 @@ def _structured_config(model: nn.Module, config_list: list[dict[str, Any]], prun
         if not chosen:
             continue
         new = {k: v for k, v in config.items() if k not in _SELECT_KEYS}
+        for key, value in weight_ratio_settings(config).items():  # a ratio in target_settings too
+            new.setdefault(key, value)
         if score_bn:
             new.update(op_names=[g.bn for g in chosen], target_names=["weight", "bias"])
         else:
@@ -114,15 +107,14 @@ class _NNIProtocol:
     def __init__(self, model: nn.Module, config_list: list[dict[str, Any]] | None = None,
                  evaluator: Any | None = None, **hyperparameters: Any) -> None:
         self.hp = validate_hyperparameters(self.spec, hyperparameters)
-        config_list = trans_legacy_config_list(require_config_list(self.spec.name, config_list))
-        _check_names(model, config_list, self.spec.name)
+        config_list = prepare_config_list(model, config_list, self.spec.name)
         self.groups: list[ChannelGroup] = []
         if self.structured:
             config_list, self.groups = _structured_config(model, config_list, self.spec.name,
                                                           score_bn=self.score_bn)
         try:
             super().__init__(model, config_list, evaluator, **self._nni_arguments())  # type: ignore[call-arg]
-        except SchemaError as exc:
+        except (SchemaError, AssertionError) as exc:  # NNI asserts on an op type it cannot prune
             raise UserError(f"pruner {self.spec.name}: invalid config_list: {' '.join(str(exc).split())}") from None
         in_model_order(self, model)
         if not any(s.sparse_ratio is not None or s.sparse_threshold is not None

@@ -6,6 +6,7 @@ run with the same settings and seed give the same model.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,8 +139,8 @@ def run_pruning(
     spec = get_pruner(pruner)
     hp = validate_hyperparameters(spec, hyperparameters or {})
     _check_data(model, data)
-    if not 0.0 <= float(sparsity) < 1.0:
-        raise UserError(f"sparsity must be in [0, 1), got {sparsity}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity < 1.0:
+        raise UserError(f"sparsity must be a number in [0, 1), got {sparsity!r}")  # nan fails the range
     budget.check()
     common = dict(batch_size=budget.batch_size, optimizer=budget.optimizer, seed=seed, device=device,
                   quiet=quiet)

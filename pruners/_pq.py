@@ -143,6 +143,8 @@ HYPERPARAMS = (
 class PQRewiringPruner(SNNPruner):
     """PQ-index guided rewiring; see the module docstring. ``sparse_ratio`` = initial sparsity."""
 
+    per_layer_ratios = True  # each layer keeps its own sparse_ratio
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.layers = list(self.targets)

@@ -32,6 +32,8 @@ HYPERPARAMS = (
 class RandomUnstructuredPruner(SNNPruner):
     """Random unstructured pruning; see the module docstring."""
 
+    per_layer_ratios = True  # each layer keeps its own sparse_ratio
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.layers = list(self.targets)
