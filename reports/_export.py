@@ -170,7 +170,7 @@ def _build(trial: FrozenTrial, folder: Path, masks: Path, model: Path) -> None:
         default_config_list(config["sparsity"], structured=structured), indent=2).encode())
     try:
         torch.load(masks, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling a damaged file can raise almost anything
+    except Exception as exc:  # noqa: BLE001  (unpickling a damaged file can raise almost anything)
         raise UserError(f"trial {trial.number}: cannot read {masks} ({type(exc).__name__}); re-create it "
                         "with `snnprune apply` on its config") from None
     shutil.copyfile(masks, folder / "masks.pt")

@@ -55,3 +55,19 @@ def tiny_cnn():
             return build_model("cnn", num_classes=10, in_channels=1, image_size=8, T=T, width=width, **kw)
 
     return make
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error(argv)`` runs the CLI and returns its error line, checking the contract for bad
+    input: exit code 2, exactly one ``snnprune: error:`` line on stderr, no traceback anywhere."""
+    from snnprune.cli._app import main
+
+    def run(argv: list[str]) -> str:
+        code = main(argv)
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, f"exit {code}; stderr: {err[-1500:]}"
+        assert lines[0].startswith("snnprune: error:") and "Traceback" not in err + out
+        return lines[0]
+    return run

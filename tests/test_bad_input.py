@@ -240,21 +240,12 @@ def _recorded_run(tmp: Path) -> Path:
     return folder
 
 
-def _one_line_exit_2(argv: list[str], capsys) -> str:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, f"exit {code}; stderr: {err[-1500:]}"
-    assert lines[0].startswith("snnprune: error:") and "Traceback" not in err + out
-    return lines[0]
-
-
 @pytest.mark.parametrize("axis", [["--x", "firing_rates"], ["--x", "config"], ["--x", "pruner"], ["--x", "hp"],
                                   ["--y", "fail_reason"]])
-def test_report_axis_that_is_not_a_number_is_one_line_and_writes_no_report(axis, tmp_path, capsys):
+def test_report_axis_that_is_not_a_number_is_one_line_and_writes_no_report(axis, tmp_path, cli_error):
     # bug: exit 0 with no pareto.* and no hypervolume.*, and an earlier pareto.png left beside it
     folder = _recorded_run(tmp_path)
-    line = _one_line_exit_2(["report", str(folder), *axis], capsys)
+    line = cli_error(["report", str(folder), *axis])
     assert f"column '{axis[1]}' is not a number per trial" in line and "plottable: accuracy, " in line
     assert not [p.name for p in folder.iterdir() if p.suffix in (".png", ".html", ".md", ".csv")]
 
@@ -262,10 +253,10 @@ def test_report_axis_that_is_not_a_number_is_one_line_and_writes_no_report(axis,
 @pytest.mark.parametrize("selection", [["--best", "accuracy>=."], ["--best", "accuracy>=1.2.3"],
                                        ["--best", "accuracy>=e"], ["--best", "accuracy>=-"],
                                        ["--best", "accuracy>=0.5", "--minimize", "firing_rates"]])
-def test_export_best_with_no_number_or_a_dict_metric_is_one_line(selection, tmp_path, capsys):
+def test_export_best_with_no_number_or_a_dict_metric_is_one_line(selection, tmp_path, cli_error):
     # bug: a ValueError / TypeError traceback, exit 1
     folder = _recorded_run(tmp_path)
-    line = _one_line_exit_2(["export", str(folder), "--out", str(tmp_path / "exp"), *selection], capsys)
+    line = cli_error(["export", str(folder), "--out", str(tmp_path / "exp"), *selection])
     assert selection[-1] in line
     assert not (tmp_path / "exp").exists()
 
@@ -349,14 +340,14 @@ def test_core_bad_input_is_one_line_exit_2(name, tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("extra", [["--timeout", "-1"], ["--timeout", "nan"], ["--device", "foo"]],
                          ids=["timeout-negative", "timeout-nan", "device-unknown"])
-def test_a_refused_search_leaves_no_run_folder(extra, tmp_path, capsys):
+def test_a_refused_search_leaves_no_run_folder(extra, tmp_path, cli_error):
     """The bug: the CLI made runs/<study>/ before the search checked its flags, so each refusal
     left an empty run folder behind (which `runs` then listed)."""
-    _one_line_exit_2(_search(_space(), *extra)(tmp_path), capsys)
+    cli_error(_search(_space(), *extra)(tmp_path))
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_space_whose_data_folder_is_missing_leaves_no_run_folder(tmp_path, capsys):
+def test_a_space_whose_data_folder_is_missing_leaves_no_run_folder(tmp_path, cli_error):
     space = {**_space(), "data": {"name": "cifar10", "root": str(tmp_path / "nowhere")}}
-    line = _one_line_exit_2(_search(space)(tmp_path), capsys)
+    line = cli_error(_search(space)(tmp_path))
     assert "nowhere" in line and not (tmp_path / "runs").exists()

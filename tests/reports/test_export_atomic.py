@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import optuna
-import pytest
 import torch
 
 from snnprune.cli._app import main
@@ -21,13 +20,6 @@ from snnprune.search._storage import default_storage, open_storage
 
 CONFIG = {"pruner": "gmp", "sparsity": 0.5, "hyperparameters": {}, "model": {"name": "cnn"},
           "data": {"name": "digits"}, "seed": 0}
-
-
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("snnprune: error: ") and "Traceback" not in err, err
-    return lines[0]
 
 
 def _artifacts(folder: Path) -> dict[str, str]:
@@ -81,18 +73,17 @@ def _absolute(run: Path, n: int) -> dict[str, str]:
     return {"masks": str(folder / "masks.pt"), "model": str(folder / "model_sparse.pt")}
 
 
-def test_a_failure_halfway_writes_no_export(tmp_path, capsys):
+def test_a_failure_halfway_writes_no_export(tmp_path, cli_error):
     """The bug: --pareto wrote trial 0's folder, then stopped at trial 1's missing model; the
     same command then refused, because trial-00000 existed."""
     run = tmp_path / "run"
     _study_with_artifacts(run, _absolute)
     (run / "trials" / "00001" / "model_sparse.pt").unlink()
-    assert main(["export", str(run), "--pareto", "--out", str(tmp_path / "ex")]) == 2
-    assert "trial 1" in _one_error_line(capsys)
+    assert "trial 1" in cli_error(["export", str(run), "--pareto", "--out", str(tmp_path / "ex")])
     assert not (tmp_path / "ex").exists() or not any((tmp_path / "ex").iterdir())
 
 
-def test_force_keeps_a_good_export_when_the_new_one_fails(tmp_path, capsys):
+def test_force_keeps_a_good_export_when_the_new_one_fails(tmp_path, capsys, cli_error):
     """The bug: --force deleted the complete export first, then failed on a damaged model and
     left a folder with config.yaml and masks.pt only."""
     run = tmp_path / "run"
@@ -102,21 +93,19 @@ def test_force_keeps_a_good_export_when_the_new_one_fails(tmp_path, capsys):
     good = sorted(p.name for p in (out / "trial-00001").iterdir())
     (run / "trials" / "00001" / "model_sparse.pt").write_bytes(b"damaged")
     capsys.readouterr()
-    assert main(["export", str(run), "--trial", "1", "--out", str(out), "--force"]) == 2
-    _one_error_line(capsys)
+    cli_error(["export", str(run), "--trial", "1", "--out", str(out), "--force"])
     assert sorted(p.name for p in (out / "trial-00001").iterdir()) == good
     assert sorted(p.name for p in out.iterdir()) == ["trial-00001"]  # no staging folder left
 
 
-def test_force_replaces_a_plain_file_in_the_way(tmp_path, capsys):
+def test_force_replaces_a_plain_file_in_the_way(tmp_path, cli_error):
     """The bug: shutil.rmtree on a file, a NotADirectoryError traceback."""
     run = tmp_path / "run"
     _study_with_artifacts(run, _absolute, trials=1)
     out = tmp_path / "ex"
     out.mkdir()
     (out / "trial-00000").write_text("in the way")
-    assert main(["export", str(run), "--trial", "0", "--out", str(out)]) == 2
-    assert "--force" in _one_error_line(capsys)
+    assert "--force" in cli_error(["export", str(run), "--trial", "0", "--out", str(out)])
     assert main(["export", str(run), "--trial", "0", "--out", str(out), "--force"]) == 0
     assert (out / "trial-00000" / "model_compact.pt").is_file()
     assert sorted(p.name for p in out.iterdir()) == ["trial-00000"]

@@ -68,15 +68,6 @@ def _search_folder(folder: Path, name: str = "two") -> str:
     return spec
 
 
-def _one_line(argv: list[str], capsys) -> str:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, f"exit {code}; stderr: {err[-1500:]}"
-    assert lines[0].startswith("snnprune: error:") and "Traceback" not in err + out
-    return lines[0]
-
-
 # -- bug A: a reader never writes Optuna's schema ------------------------------------------------
 
 @pytest.mark.parametrize("command", [
@@ -85,10 +76,10 @@ def _one_line(argv: list[str], capsys) -> str:
     ["worker", "--storage", "sqlite:///{db}", "--study", "x"],
     ["dashboard", "sqlite:///{db}", "--port", "0"],
 ])
-def test_a_reader_refuses_a_sqlite_file_that_is_not_optuna_and_leaves_it_as_it_was(command, tmp_path, capsys):
+def test_a_reader_refuses_a_sqlite_file_that_is_not_optuna_and_leaves_it_as_it_was(command, tmp_path, cli_error):
     db = _not_optuna(tmp_path / "runs" / "two" / "results.db")
     before = db.read_bytes()
-    line = _one_line([a.format(db=db, tmp=tmp_path) for a in command], capsys)
+    line = cli_error([a.format(db=db, tmp=tmp_path) for a in command])
     assert "is not an Optuna study database" in line and str(db) in line
     assert _tables(db) == {"trials", "meta"} and db.read_bytes() == before
     assert not (tmp_path / "exp").exists()
@@ -114,7 +105,7 @@ def test_runs_lists_a_study_db_that_is_not_optuna_as_unreadable_and_leaves_it_as
     assert _tables(odd) == {"trials", "meta"} and odd.read_bytes() == before
 
 
-def test_an_empty_sqlite_file_holds_no_study_and_gains_no_table(tmp_path, capsys):
+def test_an_empty_sqlite_file_holds_no_study_and_gains_no_table(tmp_path, cli_error):
     """An empty file (a new database, or one a search is about to fill) reads as holding no study,
     as before, but the reader no longer writes Optuna's schema into it."""
     root = tmp_path / "runs"
@@ -123,9 +114,9 @@ def test_an_empty_sqlite_file_holds_no_study_and_gains_no_table(tmp_path, capsys
     empty.write_bytes(b"")
     assert list_runs(root) == [{"run": "new", "path": str(root / "new"), "kind": "sqlite",
                                 "storage": f"sqlite:///{empty.resolve().as_posix()}", "error": "no study in it yet"}]
-    line = _one_line(["report", "--storage", f"sqlite:///{empty}", "--study", "x"], capsys)
+    line = cli_error(["report", "--storage", f"sqlite:///{empty}", "--study", "x"])
     assert "no study 'x'" in line and "(studies: none)" in line
-    assert "no Optuna study yet" in _one_line(["worker", "--storage", f"sqlite:///{empty}", "--study", "x"], capsys)
+    assert "no Optuna study yet" in cli_error(["worker", "--storage", f"sqlite:///{empty}", "--study", "x"])
     assert empty.read_bytes() == b""
 
 
@@ -169,11 +160,10 @@ def test_a_report_by_url_with_out_keeps_its_results_store_there(claimed, tmp_pat
 
 
 @pytest.mark.parametrize("claimed", [True, False], ids=["study.json", "before study.json"])
-def test_a_report_by_url_into_another_studys_folder_is_refused_in_one_line(claimed, tmp_path, monkeypatch,
-                                                                            capsys):
+def test_a_report_by_url_into_another_studys_folder_is_refused_in_one_line(claimed, tmp_path, monkeypatch, cli_error):
     folder, other, results = _folders(tmp_path, monkeypatch, claimed=claimed)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
-    line = _one_line(["report", "--storage", other, "--study", "two"], capsys)
+    line = cli_error(["report", "--storage", other, "--study", "two"])
     assert str(folder) in line and "study.db" in line and "--out" in line
     assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
     assert (folder / "results.db").read_bytes() == results
