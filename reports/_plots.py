@@ -136,9 +136,9 @@ def front_line(df: pd.DataFrame, x: str, y: str, directions: Sequence[str]) -> p
 
 
 def study_front(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> pd.DataFrame:
-    """The study's own front rows (index kept): ``on_front`` where the frame has it, else the
-    non-dominated complete feasible trials over ``objectives`` (as report.md takes it), so a
-    plot cannot show another front than the report beside it."""
+    """The study's own front rows (index kept): the non-dominated complete feasible trials over
+    ``objectives``, as report.md takes them, so a plot cannot show another front than the report
+    beside it; the frame's ``on_front`` when no objective is among its columns."""
     names = [n for n in objectives if n in df]
     if names:
         return _front(df, names, [d for n, d in zip(objectives, directions) if n in df])
@@ -320,7 +320,7 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
     ``directions`` maps the study's objectives to "maximize"/"minimize" (the hypervolume is
     taken over those objectives only, whatever x and y are); a plain pair is read as (x, y),
     and is then what the hypervolume is over. Every plot marks the study's front as "Pareto
-    front" (`study_front`: ``on_front``, else the front over those objectives), so it is the
+    front" (`study_front`: the front over those objectives), so it is the
     front report.md and ``export --pareto`` list; where it is the 2-D front of the plot's axes it
     is drawn as that staircase. Where it is not (one objective, three, or x/y another metric),
     pareto.* also draws the 2-D front of x and y, dashed and named "front in (x, y)", since
