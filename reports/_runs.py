@@ -21,7 +21,7 @@ from snnprune.errors import UserError, first_line
 from snnprune.search._rundir import MARKER, marker_storage, recorded_storage, storage_in_folder
 from snnprune.search._storage import check_exists, check_optuna_sqlite, is_url, open_storage, redact, retried_failures
 
-from ._feasible import study_front
+from ._feasible import breaks_constraints, study_front
 
 __all__ = ["RunRef", "format_runs", "list_runs", "resolve_run", "storage_kind"]
 
@@ -139,7 +139,11 @@ def _value(trial: optuna.trial.FrozenTrial, metric: str, names: list[str]) -> fl
 
 
 def summarize_study(spec: str, name: str) -> dict[str, Any]:
-    """Counts by state, best accuracy, the front's size and smallest MACs, the last update."""
+    """Counts by state, best accuracy, the front's size and smallest MACs, the last update.
+
+    The best accuracy is that of a trial meeting the space's constraints, as the front's are: a
+    study whose every trial breaks one shows none rather than a figure no trial can stand for.
+    """
     study = optuna.load_study(study_name=name, storage=open_storage(spec, heartbeat=False, create=False),
                               sampler=optuna.samplers.RandomSampler())
     trials = study.get_trials(deepcopy=False)
@@ -147,7 +151,7 @@ def summarize_study(spec: str, name: str) -> dict[str, Any]:
     for t in trials:
         states[t.state.name] += 1
     names = list(study.metric_names or [])
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and not breaks_constraints(t)]
     accuracies = [v for v in (_value(t, "accuracy", names) for t in complete) if v is not None]
     front = study_front(study)  # the search's own front: feasible trials only
     macs = [v for v in (_value(t, "macs", names) for t in front) if v is not None]

@@ -37,6 +37,7 @@ def test_report_front_leaves_infeasible_trials_off_as_search_runs_and_export_do(
     assert _front_rows(text) == search_front and "- Pareto front: 2 trial(s)" in text
     assert "macs >= 50000; 1 of 4 complete trial(s) break them" in text
     assert list_runs(run_folder.parent)[0]["front_size"] == 2
+    assert list_runs(run_folder.parent)[0]["best_accuracy"] == pytest.approx(0.85)  # not trial 0's 0.9
     assert [t.number for t in select_trials(_study(run_folder), pareto=True)] == search_front
     view = trials_view(load_trials(run_folder / "results.db"))
     assert sorted(view.loc[view["on_front"] == 1, "number"]) == search_front
@@ -57,6 +58,7 @@ def test_report_of_a_study_no_trial_of_which_is_feasible_has_no_front(make_run, 
     assert "No complete trial meets the constraints, so no front." in text
     assert result["hypervolume"] is None and "hypervolume.png" not in result["plots"]
     assert list_runs(folder.parent)[0]["front_size"] == 0
+    assert list_runs(folder.parent)[0]["best_accuracy"] is None  # was 0.9, from a trial off every front
 
 
 def test_an_old_results_store_gets_the_feasibility_columns_on_its_next_sync(run_folder):
