@@ -252,12 +252,15 @@ def _constraints_line(constraints: Sequence[str], infeasible: int, complete: int
     return [line]
 
 
-def _no_front(trials: int, infeasible: int) -> str:
+def _no_front(df: pd.DataFrame, infeasible: int) -> str:
     """Why the front is empty."""
-    if not trials:
+    if df.empty:
         return "No trial yet, so no front."
     if infeasible:
         return "No complete trial meets the constraints, so no front."
+    counts = _state_counts(df)
+    if counts.get("FAIL", 0) == len(df):
+        return "Every trial failed, so no front (each one's reason is in trials.csv, `fail_reason`)."
     return "No complete trial yet, so no front."
 
 
@@ -292,7 +295,7 @@ def write_report_md(df: pd.DataFrame, path: str | os.PathLike, *, study: str, me
              "- objectives: " + ", ".join(f"{m} ({d})" for m, d in zip(metric_names, names)),
              *_constraints_line(constraints, infeasible, int(counts.get("COMPLETE", 0))),
              f"- Pareto front: {len(front)} trial(s)", "",
-             "## Pareto front", "", *_front_section(front, dense, _no_front(len(df), infeasible)), "",
+             "## Pareto front", "", *_front_section(front, dense, _no_front(df, infeasible)), "",
              f"## Top configurations (by {'accuracy' if 'accuracy' in front else metric_names[0]})", "",
              *_top_section(front, metric_names, names, top), "",
              "## Dense baseline", "", *_dense_section(front, dense), "",

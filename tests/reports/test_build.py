@@ -133,3 +133,12 @@ def test_report_counts_a_trial_that_was_interrupted_and_run_again_apart_from_fai
     assert line.startswith("- trials: 7 (")  # the fixture's own failed trial stays a failure
     assert sorted(line[line.index("(") + 1:-1].split(", ")) == [
         "1 fail", "1 interrupted and run again", "1 waiting", "4 complete"]
+
+
+def test_report_of_a_study_whose_every_trial_failed_says_so(make_run, tmp_path):
+    """It said "No complete trial yet", as if the trials were still running."""
+    folder = tmp_path / "runs" / "tiny"
+    make_run(folder, points=(), failed=True)
+    build_report(resolve_run(folder))
+    assert "Every trial failed, so no front" in (folder / "report.md").read_text()
+    assert "TrainingDiverged" in (folder / "trials.csv").read_text()
