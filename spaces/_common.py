@@ -79,7 +79,10 @@ def read_float(raw: Any, source: str, key: str, *, low: float | None = None, hig
 
 
 def read_int(raw: Any, source: str, key: str, *, low: int | None = None, high: int | None = None) -> int:
-    """An integer (an integral float like ``2.0`` is accepted) within the given bounds."""
+    """An integer (an integral float like ``2.0``, or a numeric string like ``1e3`` that PyYAML
+    left a string, is accepted, as `read_float` accepts one) within the given bounds."""
+    if isinstance(raw, str) and _NUMBER.match(raw.strip()):
+        raw = float(raw)
     if isinstance(raw, float) and math.isfinite(raw) and raw == int(raw):
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int):

@@ -176,3 +176,11 @@ def test_event_data_fixes_T(base) -> None:
     assert parse_space(base | {"model": {"name": "cnn", "T": 10}}).model.T == 10
     with pytest.raises(UserError, match=r"model\.T: cifar10-dvs holds 10 frames per sample: T must be 10"):
         parse_space(base)  # the base space says T: 4
+
+
+def test_numeric_strings_are_read_as_integers_where_one_is_expected(base) -> None:
+    """PyYAML reads 1e3 (no dot) as a string: `timeout: 1e3` loaded but `trials: 1e3` did not."""
+    space = parse_space(dict(base, trials="1e3", model={"name": "cnn", "T": "2"}))
+    assert space.trials == 1000 and space.model.T == 2
+    with pytest.raises(UserError, match="trials: must be an integer, got 2.5"):
+        parse_space(dict(base, trials="2.5"))
