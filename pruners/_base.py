@@ -64,6 +64,9 @@ class _EngineBridge(Callback):
     def on_fit_end(self, ctx: FitContext) -> None:
         self.pruner.stop()
 
+    def on_fit_error(self, ctx: FitContext, error: BaseException) -> None:
+        self.pruner.abort()
+
 
 def in_model_order(compressor: Any, model: nn.Module) -> None:
     """Put an NNI compressor's wrappers and target spaces in the model's module order.
@@ -255,6 +258,7 @@ class SNNPruner(Pruner):
         self.steps_per_epoch = max(1, int(steps_per_epoch))
         self.step = 0
         self._optimizer = optimizer
+        self._remove_recorder()  # a run that ended without stop() must not leave its hooks counting
         names = self.potential_neurons()
         if names:
             self._recorder = PotentialRecorder(self.bound_model, names, self.on_potential,
@@ -273,14 +277,24 @@ class SNNPruner(Pruner):
         if self.step % self.steps_per_epoch == 0:
             self.on_epoch_end(self.step // self.steps_per_epoch)
 
-    def stop(self) -> None:
+    def _remove_recorder(self) -> None:
         if self._recorder is not None:
             self._recorder.remove()
             self._recorder = None
+
+    def stop(self) -> None:
+        """Training is over: remove the hooks, bring the masks to the target (`finalize`)."""
+        self._remove_recorder()
         if self._started:
             self.finalize()
             self.bake_masks()
             self._started = False
+
+    def abort(self) -> None:
+        """Training failed: remove the hooks and leave the masks as they were when it stopped
+        (no `finalize` on a half-run schedule); a later `start` begins afresh."""
+        self._remove_recorder()
+        self._started = False
 
     def callback(self) -> Callback:
         """This pruner as a `snnprune.fit` callback (the search's entry point)."""
@@ -330,7 +344,11 @@ class SNNPruner(Pruner):
         self.evaluator.patch_optimizer_step([self._before_step], [self._after_step])
         try:
             self.evaluator.train(max_steps, max_epochs)
-        finally:
+        except BaseException:
+            self.abort()
+            raise
+        else:
             self.stop()
+        finally:
             self.evaluator.unbind_model()
         return self.bound_model, self.get_masks()

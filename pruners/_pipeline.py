@@ -16,7 +16,7 @@ from torch import nn
 
 from snnprune.compaction import compact
 from snnprune.data import DataSplits
-from snnprune.engine import Callback, MaskHold, check_split, evaluate, fit
+from snnprune.engine import Callback, MaskHold, check_rates, check_split, evaluate, fit, whole_count
 from snnprune.errors import UserError
 from snnprune.metrics import ModelMetrics, measure
 
@@ -39,14 +39,12 @@ class Budget:
     optimizer: str = "sgd"
 
     def check(self) -> None:
+        """One line for the first value a run could not use, before anything trains."""
         for name in ("pretrain_epochs", "prune_epochs", "finetune_epochs"):
-            value = getattr(self, name)
-            if int(value) != value or value < 0:
-                raise UserError(f"{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
-        if self.batch_size < 1:
-            raise UserError(f"batch size must be >= 1, got {self.batch_size}")
-        if not all(0 < rate <= 3.4028234663852886e38 for rate in (self.lr, self.finetune_lr)):
-            raise UserError(f"learning rates must be in (0, 3.4e38] (float32), got {self.lr} and {self.finetune_lr}")
+            whole_count(getattr(self, name), name.replace("_", "-"), low=0)
+        whole_count(self.batch_size, "batch size")
+        for rate in (self.lr, self.finetune_lr):
+            check_rates(rate, 0.0)
 
 
 @dataclass

@@ -49,6 +49,8 @@ class HyperParam:
                 return value.lower() in ("true", "1", "yes")
             if isinstance(value, bool):
                 return value
+            if isinstance(value, int) and value in (0, 1):  # `--set normalize=1` arrives as the int 1
+                return bool(value)
             raise UserError(f"{where}: {self.name}={value!r} must be true or false")
         try:
             number = float(value)

@@ -102,7 +102,8 @@ class _RungCheck(Callback):
         activity = None
         for name in self.config.objectives:
             if name == "accuracy":
-                values.append(float(record.get("val_accuracy", record.get("train_accuracy", 0.0))))
+                seen = record.get("val_accuracy")
+                values.append(float(seen if seen is not None else record.get("train_accuracy") or 0.0))
             elif name in ("sops", "energy"):
                 if activity is None:
                     activity = measure_activity(ctx.model, self.data.val if len(self.data.val) else

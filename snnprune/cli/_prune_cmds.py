@@ -109,6 +109,9 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int |
         model_path = save_compact(run / "model_compact.pt", outcome.model)
     else:
         model_path = save_sparse(run / "model_sparse.pt", outcome.model, outcome.masks)
+    for other in ("model_compact.pt", "model_sparse.pt"):  # a reused --out keeps one run's model only
+        if run / other != model_path:
+            (run / other).unlink(missing_ok=True)
     config_list = default_config_list(sparsity, structured=outcome.structured)
     atomic_write_bytes(run / "nni_config_list.json", json.dumps(config_list, indent=2).encode())
     m, d = outcome.metrics, outcome.dense

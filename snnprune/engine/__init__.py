@@ -7,7 +7,7 @@ from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
 from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, load_state, read_checkpoint,
                           save_checkpoint, state_mismatch)
 from ._device import autocast, resolve_device
-from ._inputs import check_split
+from ._inputs import check_split, whole_count
 from ._loop import Batches, FitResult, evaluate, fit, reset_states
 from ._optim import OPTIMIZERS, SCHEDULES, check_rates, make_optimizer, make_scheduler
 
@@ -38,4 +38,5 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
     "state_mismatch",
+    "whole_count",
 ]

@@ -52,13 +52,17 @@ class Callback:
 
     def on_fit_end(self, ctx: FitContext) -> None: ...
 
+    def on_fit_error(self, ctx: FitContext, error: BaseException) -> None:
+        """Training ended by an exception (``on_fit_end`` is not called): release what
+        ``on_fit_start`` took (hooks on the model), so a retry starts clean. Then it re-raises."""
+
 
 class CallbackList(Callback):
     """Runs several callbacks in order. Only the hooks a callback overrides are called, so an
     unused hook costs nothing in the training step."""
 
     _HOOKS = ("on_fit_start", "on_batch_start", "after_forward", "before_step", "after_step",
-              "on_epoch_end", "on_fit_end")
+              "on_epoch_end", "on_fit_end", "on_fit_error")
 
     def __init__(self, callbacks: Iterable[Callback]) -> None:
         self.callbacks = list(callbacks)

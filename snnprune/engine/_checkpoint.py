@@ -8,6 +8,7 @@ either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -59,14 +60,33 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **meta: Any) -> Path:
-    """Save weights, the arguments that rebuild the network, and ``meta`` (JSON-like values)."""
+    """Save weights, the arguments that rebuild the network, and ``meta`` (JSON-like values).
+
+    ``meta`` goes through JSON (numpy numbers and paths become plain values): checkpoints load
+    with ``weights_only=True``, which refuses other objects, so a numpy float saved fine and the
+    load then called the file corrupt. A value JSON cannot hold is refused here, in one line.
+    """
+    try:
+        plain = json.loads(json.dumps(meta, default=_plain))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"save_checkpoint: metadata must be JSON-like (numbers, strings, lists, dicts): "
+                        f"{first_line(exc)}") from None
     payload = {
         "format": "snnprune-checkpoint/1",
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "build_args": dict(getattr(model, "build_args", {}) or {}),
-        "meta": meta,
+        "meta": plain,
     }
     return atomic_torch_save(payload, path)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy or torch scalar as its Python value, a path as its text; anything else refused."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):  # numpy and torch: a 0-d one gives its Python number
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-like")
 
 
 def _load_failure(exc: Exception) -> str:

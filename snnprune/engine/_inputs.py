@@ -8,6 +8,8 @@ which names neither the model's build arguments nor the data set's.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import torch
@@ -15,7 +17,17 @@ from torch import nn
 
 from snnprune.errors import UserError
 
-__all__ = ["check_split", "image_shape"]
+__all__ = ["check_split", "image_shape", "whole_count"]
+
+
+def whole_count(value: Any, what: str, low: int = 1) -> int:
+    """``value`` as an int >= ``low`` (epochs, a batch size, steps); an integral float such as
+    2.0 is taken. A fraction, nan, inf, a bool or a string is one line here rather than a
+    TypeError from ``range`` after training has begun."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value != int(value) or value < low:
+        raise UserError(f"{what} must be an integer >= {low}, got {value!r}")
+    return int(value)
 
 
 def _is_all_splits(obj: Any) -> bool:

@@ -27,7 +27,7 @@ from snnprune.errors import TrainingDiverged, UserError
 from ._batchnorm import debias_running_stats, fresh_batchnorms
 from ._callbacks import Callback, CallbackList, FitContext
 from ._device import autocast, resolve_device
-from ._inputs import check_split
+from ._inputs import check_split, whole_count
 from ._optim import make_optimizer, make_scheduler
 
 __all__ = ["Batches", "FitResult", "evaluate", "fit", "reset_states"]
@@ -82,18 +82,15 @@ def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
 
 
 def _check_fit_args(model: nn.Module, train: Batches, val: Batches | None, epochs: int,
-                    batch_size: int, max_steps: int | None, seed: int) -> None:
-    """Every argument a user may get wrong, one line each, before the model moves or trains."""
+                    batch_size: int, max_steps: int | None, seed: int) -> tuple[int, int, int | None]:
+    """Every argument a user may get wrong, one line each, before the model moves or trains;
+    returns (epochs, batch size, max_steps) as ints."""
     check_split(model, train, "fit")
     if val is not None:
         check_split(model, val, "fit (val=)", "data.val")
     check_seed(seed)
-    if int(epochs) != epochs or epochs < 1:
-        raise UserError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise UserError(f"batch size must be an integer >= 1, got {batch_size!r}")
-    if max_steps is not None and max_steps < 1:
-        raise UserError(f"max_steps must be >= 1, got {max_steps!r}")
+    return (whole_count(epochs, "epochs"), whole_count(batch_size, "batch size"),
+            None if max_steps is None else whole_count(max_steps, "max_steps"))
 
 
 def fit(
@@ -129,7 +126,7 @@ def fit(
     which compressors patch); the output is then not seen and train accuracy is not tracked.
     Raises `TrainingDiverged` when the loss turns NaN or infinite.
     """
-    _check_fit_args(model, train, val, epochs, batch_size, max_steps, seed)
+    epochs, batch_size, max_steps = _check_fit_args(model, train, val, epochs, batch_size, max_steps, seed)
     dev = resolve_device(device)
     model.to(dev)
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
@@ -146,13 +143,32 @@ def fit(
     result = FitResult(history=ctx.history)
     sj_functional.invalidate_reset_cache(model)
     reset_states(model)
-    cbs.on_fit_start(ctx)
+    try:
+        cbs.on_fit_start(ctx)
+        start = _epochs(model, train, val, opt, scheduler, cbs, ctx, result, generator, batch_size, dev, amp,
+                        total, quiet, desc, loss_fn)
+    except BaseException as error:  # a diverged loss, Ctrl-C, a callback's own failure
+        cbs.on_fit_error(ctx, error)
+        raise
+    cbs.on_fit_end(ctx)
+    result.steps = ctx.step
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _epochs(model: nn.Module, train: Batches, val: Batches | None, opt: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, cbs: Callback, ctx: FitContext, result: FitResult,
+            generator: torch.Generator, batch_size: int, dev: torch.device, amp: bool, total: float,
+            quiet: bool, desc: str,
+            loss_fn: Callable[[Any, nn.Module], torch.Tensor] | None) -> float:
+    """The epochs of `fit`, each followed by validation and ``on_epoch_end``; returns when they
+    started (``perf_counter``)."""
     fresh = fresh_batchnorms(model)  # trained from scratch: unbias their statistics after epoch 1
     start = time.perf_counter()
-    for epoch in range(epochs):
+    for epoch in range(ctx.epochs):
         ctx.epoch = epoch
         record = _train_epoch(model, train, opt, scheduler, cbs, ctx, generator, batch_size, dev,
-                              amp, total, quiet, f"{desc} {epoch + 1}/{epochs}", loss_fn)
+                              amp, total, quiet, f"{desc} {epoch + 1}/{ctx.epochs}", loss_fn)
         if fresh:
             debias_running_stats(fresh)
             fresh = []
@@ -165,10 +181,7 @@ def fit(
         if ctx.stop or ctx.step >= total:
             result.stopped_early = ctx.stop
             break
-    cbs.on_fit_end(ctx)
-    result.steps = ctx.step
-    result.seconds = time.perf_counter() - start
-    return result
+    return start
 
 
 def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
@@ -217,5 +230,6 @@ def _train_epoch(model: nn.Module, train: Batches, opt: torch.optim.Optimizer,
     train_loss = loss_sum.item() / max(seen, 1)
     if not math.isfinite(train_loss):
         raise TrainingDiverged(f"loss became {train_loss} at epoch {ctx.epoch + 1}")
-    return {"epoch": ctx.epoch + 1, "train_loss": train_loss, "train_accuracy": correct.item() / max(seen, 1),
+    accuracy = None if loss_fn is not None else correct.item() / max(seen, 1)  # loss_fn: output not seen
+    return {"epoch": ctx.epoch + 1, "train_loss": train_loss, "train_accuracy": accuracy,
             "lr": opt.param_groups[0]["lr"], "steps": ctx.step}

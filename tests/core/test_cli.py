@@ -88,3 +88,14 @@ def test_prune_says_when_min_channels_keeps_more_than_the_target(capsys, tmp_pat
            "0.2857 at most, not 0.5" in out
     code, out, _ = run(capsys, *argv, "--out", str(tmp_path / "json"), "--json")
     assert code == 0 and len(json.loads(out)["notes"]) == 1
+
+
+def test_prune_into_a_reused_out_keeps_one_runs_model(capsys, tmp_path):
+    """A structured run, then an unstructured one into the same --out, left the first run's
+    model_compact.pt beside the second's model_sparse.pt."""
+    argv = ["prune", "-m", "cnn", "-d", "digits", "--width", "0.25", "--T", "2", "--subset", "100", "--epochs", "1",
+            "--prune-epochs", "1", "--finetune-epochs", "1", "-q", "--sparsity", "0.5", "--out", str(tmp_path)]
+    assert run(capsys, *argv, "-p", "l1-filter")[0] == 0
+    assert (tmp_path / "model_compact.pt").is_file()
+    assert run(capsys, *argv, "-p", "random-unstructured")[0] == 0
+    assert (tmp_path / "model_sparse.pt").is_file() and not (tmp_path / "model_compact.pt").exists()

@@ -89,7 +89,12 @@ def test_nan_loss_raises_training_diverged(digits, tiny_cnn):
 
 
 @pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(batch_size=0), dict(lr=-1.0),
-                                    dict(optimizer="lbfgs"), dict(schedule="exp"), dict(device="tpu")])
+                                    dict(optimizer="lbfgs"), dict(schedule="exp"), dict(device="tpu"),
+                                    # found by probing: each reached torch or range() as a traceback
+                                    dict(epochs=2.5), dict(epochs=float("nan")), dict(epochs=float("inf")),
+                                    dict(epochs=None), dict(batch_size=float("nan")), dict(max_steps=2.5),
+                                    dict(max_steps="3"), dict(max_steps=True), dict(lr=1e39),
+                                    dict(device="mps"), dict(device="meta")])
 def test_bad_fit_arguments_are_user_errors(digits, tiny_cnn, kwargs):
     with pytest.raises(UserError):
         fit(tiny_cnn(), digits.train, **{"epochs": 1, **kwargs}, quiet=True)
@@ -233,3 +238,62 @@ def test_the_wrong_kind_of_data_says_what_to_pass(digits, tiny_cnn):
 def test_fit_rejects_a_seed_out_of_range(digits, tiny_cnn, seed):
     with pytest.raises(UserError, match="seed must be an integer"):
         fit(tiny_cnn(), digits.train, max_steps=1, seed=seed, quiet=True)
+
+
+def test_an_integral_float_of_epochs_is_taken(digits, tiny_cnn):
+    """fit(epochs=2.0) passed the check, then range(2.0) raised TypeError after on_fit_start."""
+    result = fit(tiny_cnn(), digits.train, epochs=2.0, max_steps=2, quiet=True)
+    assert result.steps == 2
+
+
+def test_a_failed_fit_leaves_no_pruner_hooks_behind(digits, tiny_cnn):
+    """The bug: an exception during fit skipped on_fit_end, so the pruner's potential hooks stayed
+    on the model and the next fit gathered every statistic twice (18 calls instead of 9)."""
+    from snnprune.pruners import SCAPruner, default_config_list
+
+    def calls_in_one_epoch(fail: bool) -> int:
+        net = tiny_cnn()
+        pruner = SCAPruner(net, default_config_list(0.5, structured=True))
+        counted = []
+        original = pruner.on_potential
+        pruner.on_potential = lambda *a: (counted.append(1), original(*a))
+
+        class Boom(Callback):
+            def after_step(self, ctx):
+                if ctx.step == 1:
+                    raise KeyboardInterrupt
+
+        if fail:
+            with pytest.raises(KeyboardInterrupt):
+                fit(net, digits.train, max_steps=3, callbacks=[pruner.callback(), Boom()], quiet=True)
+            assert pruner._recorder is None  # its potential hooks are gone
+            counted.clear()
+        fit(net, digits.train, max_steps=3, callbacks=[pruner.callback()], quiet=True)
+        return len(counted)
+
+    assert calls_in_one_epoch(fail=True) == calls_in_one_epoch(fail=False) > 0
+
+
+def test_checkpoint_metadata_is_saved_as_plain_values(tmp_path, tiny_cnn):
+    """A numpy float saved fine, and the weights-only load then called the file corrupt."""
+    import numpy as np
+
+    path = save_checkpoint(tmp_path / "c.pt", tiny_cnn(), acc=np.float64(0.5), where=tmp_path, steps=torch.tensor(3))
+    meta = torch.load(path, weights_only=True)["meta"]
+    assert meta == {"acc": 0.5, "where": str(tmp_path), "steps": 3}
+    load_checkpoint(path, tiny_cnn())
+    with pytest.raises(UserError, match="metadata must be JSON-like"):
+        save_checkpoint(tmp_path / "d.pt", tiny_cnn(), net=tiny_cnn())
+    assert not (tmp_path / "d.pt").exists()
+
+
+def test_train_accuracy_is_absent_when_a_loss_fn_hides_the_output(digits, tiny_cnn):
+    """History said train_accuracy 0.0 although a loss_fn means the output is never seen."""
+    import torch.nn.functional as F
+
+    def loss_fn(batch, model):
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    result = fit(tiny_cnn(), digits.train, max_steps=1, loss_fn=loss_fn, quiet=True)
+    assert result.history[-1]["train_accuracy"] is None
