@@ -46,7 +46,12 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
     if trial is not None:
         chosen = [t for t in finished if t.number == trial]
         if not chosen:
-            raise UserError(f"trial {trial} is not a complete trial of study {study.study_name}")
+            other = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+            state = {TrialState.PRUNED: "was stopped early (multi-fidelity): it has no final model",
+                     TrialState.FAIL: "failed", TrialState.RUNNING: "is still running",
+                     TrialState.WAITING: "is waiting to run"}.get(other[0].state) if other else None
+            raise UserError(f"trial {trial} of study {study.study_name} {state or 'does not exist'}; "
+                            "only a complete trial can be exported")
         return chosen
     if pareto:
         front = study_front(study)

@@ -208,16 +208,19 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
     """The table `snnprune runs` prints: one line per study."""
     if not runs:
         return "no runs found"
-    header = ["run", "study", "kind", "trials", "complete", "pruned", "failed", "best acc", "min MACs (front)",
-              "last update"]
+    # every trial in one column: running/waiting ones and the interrupted ones run again included,
+    # so the counts add up to "trials"
+    header = ["run", "study", "kind", "trials", "complete", "pruned", "failed", "rerun", "running", "best acc",
+              "min MACs (front)", "last update"]
     lines = [header]
     for r in runs:
         if "error" in r:
-            lines.append([r["run"], "-", r.get("kind", "-"), "error: " + r["error"], "", "", "", "", "", ""])
+            lines.append([r["run"], "-", r.get("kind", "-"), "error: " + r["error"], *[""] * (len(header) - 4)])
             continue
         s = r["states"]
         lines.append([r["run"], r["study"], r["kind"], str(r["trials"]), str(s.get("COMPLETE", 0)),
-                      str(s.get("PRUNED", 0)), str(s.get("FAIL", 0) - r.get("retried", 0)), _fmt(r["best_accuracy"]),
+                      str(s.get("PRUNED", 0)), str(s.get("FAIL", 0) - r.get("retried", 0)), str(r.get("retried", 0)),
+                      str(s.get("RUNNING", 0) + s.get("WAITING", 0)), _fmt(r["best_accuracy"]),
                       _fmt(r["min_front_macs"]), _fmt(r["last_update"])])
     widths = [max([len(header[i])] + [len(row[i]) for row in lines if len(row[i]) < 60]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines)

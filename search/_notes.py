@@ -68,6 +68,15 @@ def resume_note(handle: optuna.Study, space: SearchSpace) -> str | None:
             f"{'; '.join(changes)}; old and new trials share one front")
 
 
+def goal_met_note(study: str, finished: int, total: int) -> str | None:
+    """One line when the study already has the trials asked for, so a re-run that runs nothing
+    says so (it printed the old summary, as if it had just run)."""
+    if finished < total:
+        return None
+    return (f"study {study!r} already has {finished} finished trial(s) and --trials asks for {total} in all: "
+            f"nothing to run; give --trials above {finished} to add more")
+
+
 def device_note(space: SearchSpace, device: str) -> str | None:
     """What to tell a user whose space asks for a GPU that ``--device auto`` will not find.
 

@@ -32,7 +32,7 @@ from snnprune.spaces import SearchSpace, load_space, parse_space
 from ._cache import DenseCache
 from ._fidelity import RungStore
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
-from ._notes import check_data, device_note, resume_note, say
+from ._notes import check_data, device_note, goal_met_note, resume_note, say
 from ._progress import StudyProgress
 from ._runner import RungPolicy, TrialRuntime, run_trial
 from ._rundir import claim_run_dir, display_storage, refuse_other_study, resolve_storage, run_id
@@ -392,7 +392,9 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
         claim_run_dir(run_dir, storage, handle)
         record_goal(handle, total)
         resumed = resume_note(handle, space)
+        finished = _finished(handle)
     say(notes, resumed)
+    say(notes, goal_met_note(name, finished, total))
     timeout = timeout if timeout is not None else space.timeout
     if workers == 1:
         run_worker(space, storage, name, run_dir, trials=None, total=total, timeout=timeout, device=device,

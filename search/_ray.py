@@ -49,7 +49,7 @@ from snnprune.errors import UserError, first_line, make_folder
 from snnprune.spaces import SearchSpace, parse_space
 
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
-from ._notes import check_data, resume_note, say
+from ._notes import check_data, goal_met_note, resume_note, say
 from ._optuna import (
     _finished,
     _jsonable,
@@ -328,6 +328,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
             _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once
     notes: list[str] = []
     say(notes, resumed)
+    say(notes, goal_met_note(name, total - remaining, total))
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
     started = _start_ray(address) if remaining > 0 else False
     try:

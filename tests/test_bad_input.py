@@ -179,6 +179,9 @@ CASES = {
         _with_files({"old.db": b"SQLite format 3\x00" + b"\xb2" * 100}, "dashboard", "{tmp}/old.db", "--port", "0"),
         ["sqlite:///"]),
     "runs on a file": (_with_files({"afile": b"x"}, "runs", "{tmp}/afile"), ["afile", "not a folder"]),
+    "search --data-root that is not there": (
+        _search(_space(data={"name": "cifar10", "root": "{tmp}/in-the-space"}), "--data-root", "{tmp}/elsewhere"),
+        ["elsewhere"]),  # the option did not exist, though the data error told users to pass it
     "inspect --T other than the event data's frames": (
         _argv("inspect", "-m", "cnn", "-d", "cifar10-dvs", "--T", "4"), ["--T 4", "10 frames"]),
     "worker unknown study": (_with_files({"j.log": b""}, "worker", "--storage", "{tmp}/j.log", "--study", "ghost"),

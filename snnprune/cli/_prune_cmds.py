@@ -120,10 +120,13 @@ def prune_cmd(pruner_name: str, model: str, dataset: str, width: float, T: int |
                "masks": str(run / "masks.pt"), "model_path": str(model_path), "notes": outcome.notes,
                "events": outcome.events}
     atomic_write_bytes(run / "metrics.json", json.dumps(payload, indent=2, default=float).encode())
-    human = (f"{pruner_name} on {model}/{dataset} at sparsity {sparsity}:\n"
+    target = f"channel sparsity {sparsity}" if outcome.structured else f"sparsity {sparsity}"
+    reached = (f"  weight sparsity {m['sparsity']:.4f} (masked {m['mask_sparsity']:.4f}; a removed channel "
+               f"takes the next layer's weights on it too)" if outcome.structured else
+               f"  weight sparsity {m['sparsity']:.4f} (masks {m['mask_sparsity']:.4f})")
+    human = (f"{pruner_name} on {model}/{dataset} at {target}:\n"
              f"  accuracy {m['accuracy']:.4f} (dense {d['accuracy']:.4f})\n"
-             f"  sparsity {m['sparsity']:.4f} of weights (masks {m['mask_sparsity']:.4f}); "
-             f"parameters {m['params']:,}\n"
+             f"{reached}; parameters {m['params']:,}\n"
              f"  MACs/step {m['macs']:,} ({m['macs_ratio']:.3f} of dense); SOPs/sample {m['sops']:,.0f}; "
              f"energy {m['energy_uj']:.3f} uJ\n"
              f"  time {m['seconds']:.1f} s (pruning {m['prune_seconds']:.1f} s); saved in {run}"

@@ -25,8 +25,9 @@ def _human(summary: dict) -> str:
         values = ", ".join(f"{m}={v:.4g}" for m, v in zip(metrics, item["values"]))
         reached = item.get("sparsity")
         target = item.get("target_sparsity")
-        at = (f"sparsity {reached:.3f}" if isinstance(reached, (int, float)) else
-              f"target {target:.3f}" if isinstance(target, (int, float)) else "?")
+        aimed = f"target {target:.3f}" if isinstance(target, (int, float)) else ""
+        at = (f"sparsity {reached:.3f}" + (f" ({aimed})" if aimed else "")
+              if isinstance(reached, (int, float)) else aimed or "?")
         lines.append(f"  pareto trial {item['trial']:>4}: {item['pruner']} @ {at}  {values}")
     lines.append(f"  run folder {summary['run_dir']}; inspect with: snnprune dashboard {summary['run_dir']}")
     return "\n".join(lines)
@@ -44,13 +45,15 @@ def _human(summary: dict) -> str:
               help="Local worker processes (default 1); with --backend ray, the most trials run at once "
                    "(default: as many as the cluster's resources fit).")
 @click.option("--seed", type=int, default=None, help="Override the space's seed.")
+@click.option("--data-root", type=click.Path(), default=None,
+              help="Folder holding the data set (overrides the space's data.root).")
 @click.option("--out", type=click.Path(), default="runs", show_default=True, help="Parent of the run folder.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @json_option
 def search_cmd(space_file: str, trials: int | None, timeout: float | None, storage: str | None,
                study: str | None, backend: str, address: str | None, workers: int | None, seed: int | None,
-               out: str, device: str, quiet: bool, as_json: bool) -> None:
+               data_root: str | None, out: str, device: str, quiet: bool, as_json: bool) -> None:
     """Search the pruners and hyperparameters of SPACE_FILE (a YAML file or a built-in name)."""
     from snnprune.spaces import load_space
 
@@ -61,7 +64,8 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     space = load_space(space_file)
-    overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials)) if v is not None}
+    overrides = {k: v for k, v in (("study", study), ("seed", seed), ("trials", trials),
+                                   ("data_root", data_root)) if v is not None}
     if overrides:
         space = space.with_overrides(**overrides)
     run_dir = writable_folder(Path(out) / space.study)  # created by the search, after its checks
@@ -103,12 +107,14 @@ def _interrupted() -> None:
 @click.option("--storage", required=True, help="The study's Optuna storage (URL or journal file).")
 @click.option("--study", required=True, help="The study to join.")
 @click.option("--trials", "-n", type=int, default=None, help="Trials for this worker (default: until the study has the total its search asked for).")
+@click.option("--data-root", type=click.Path(), default=None,
+              help="Folder holding the data set on this machine (overrides the space's data.root).")
 @click.option("--out", type=click.Path(), default="runs", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 @json_option
-def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: str, quiet: bool,
-               as_json: bool) -> None:
+def worker_cmd(storage: str, study: str, trials: int | None, data_root: str | None, out: str, device: str,
+               quiet: bool, as_json: bool) -> None:
     """Join a running study from any machine: the space is read from the study itself."""
     import optuna
 
@@ -127,6 +133,8 @@ def worker_cmd(storage: str, study: str, trials: int | None, out: str, device: s
     if "space" not in loaded.user_attrs:
         raise UserError(f"study {study!r} was not created by snnprune (no space attached)")
     space = parse_space(loaded.user_attrs["space"], source=f"study {study}")
+    if data_root is not None:  # the data folder is this machine's: not part of what the study means
+        space = space.with_overrides(data_root=data_root)
     run_dir = out_folder(Path(out) / study)
     total = study_goal(loaded, space) if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
     try:

@@ -63,3 +63,10 @@ def test_best_picks_among_trials_that_meet_the_constraints(run_folder):
     assert [t.number for t in chosen] == [2]
     with pytest.raises(UserError, match="breaks the space's constraints .*--trial N"):
         select_trials(_study(run_folder), best="accuracy>=0.9", minimize="macs")
+
+
+@pytest.mark.parametrize("number, says", [(4, "failed"), (99, "does not exist")])
+def test_export_of_a_trial_that_is_not_complete_says_what_it_is(run_folder, number, says):
+    """It said "not a complete trial" whatever the trial was (stopped early, failed, absent)."""
+    with pytest.raises(UserError, match=f"trial {number} of study tiny {says}; only a complete trial"):
+        select_trials(_study(run_folder), trial=number)

@@ -230,3 +230,6 @@ def test_list_runs_counts_an_interrupted_and_requeued_trial_apart_from_failures(
     assert row["states"]["FAIL"] == 2 and row["retried"] == 1
     line = format_runs([row]).splitlines()[1].split()
     assert line[4:7] == ["1", "1", "1"]  # complete, pruned, failed: the interrupted one is not a failure
+    # ... it is counted as rerun, and its retry (queued, WAITING) as running: the row adds up to
+    # its 5 trials (the table hid both)
+    assert line[3] == "5" and line[7:9] == ["1", "1"]

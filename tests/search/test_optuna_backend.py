@@ -45,6 +45,10 @@ def test_rerunning_resumes_the_study(tiny_space, tmp_path):
     assert first["complete"] + first["pruned"] == 1
     second = optimize(space, run_dir=tmp_path / "resume", trials=2, quiet=True)
     assert second["trials"] == 2  # one kept, one added
+    assert not any("nothing to run" in n for n in first["notes"] + second["notes"])
+    third = optimize(space, run_dir=tmp_path / "resume", trials=2, quiet=True)
+    assert third["trials"] == 2  # it printed the old summary as if it had run: now it says so
+    assert any("already has 2 finished trial(s)" in n and "nothing to run" in n for n in third["notes"])
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(tiny_space, tmp_path, monkeypatch):
