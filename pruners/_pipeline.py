@@ -43,8 +43,8 @@ class Budget:
         for name in ("pretrain_epochs", "prune_epochs", "finetune_epochs"):
             whole_count(getattr(self, name), name.replace("_", "-"), low=0)
         whole_count(self.batch_size, "batch size")
-        for rate in (self.lr, self.finetune_lr):
-            check_rates(rate, 0.0)
+        check_rates(self.lr, 0.0, "learning rate (lr)")
+        check_rates(self.finetune_lr, 0.0, "fine-tune learning rate (finetune_lr)")
 
 
 @dataclass

@@ -18,12 +18,12 @@ SCHEDULES = ("cosine", "step", "constant")
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_rates(lr: float, weight_decay: float) -> None:
+def check_rates(lr: float, weight_decay: float, what: str = "learning rate") -> None:
     """One line for a learning rate that is not a finite number > 0 (nan passed ``lr > 0``'s
     negation as "must be > 0, got nan") or a negative weight decay."""
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)
             and 0 < lr <= FLOAT32_MAX):  # torch's optimizers hold it as a float32 (1e39 overflowed there)
-        raise UserError(f"learning rate must be a finite number in (0, 3.4e38] (float32), got {lr!r}")
+        raise UserError(f"{what} must be a finite number in (0, 3.4e38] (float32), got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and math.isfinite(weight_decay) and weight_decay >= 0):
         raise UserError(f"weight decay must be a finite number >= 0, got {weight_decay!r}")
 
