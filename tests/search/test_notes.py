@@ -83,6 +83,8 @@ def test_quiet_and_json_searches_keep_the_resume_note(tmp_path, tiny_space, spac
     out, err = capsys.readouterr()
     assert code == 0
     summary = json.loads(out)
-    assert len(summary["notes"]) == 1 and "budget.lr: 0.1 -> 0.05" in summary["notes"][0]
+    # the resume note, and (the study has its 1 trial already) that nothing ran
+    assert len(summary["notes"]) == 2 and "budget.lr: 0.1 -> 0.05" in summary["notes"][0]
+    assert "nothing to run" in summary["notes"][1]
     assert "budget.lr: 0.1 -> 0.05" in err
     assert summary["storage"] == f"sqlite:///{(tmp_path / 't' / 'study.db').resolve().as_posix()}"  # absolute
