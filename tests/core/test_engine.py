@@ -91,10 +91,10 @@ def test_nan_loss_raises_training_diverged(digits, tiny_cnn):
 @pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(batch_size=0), dict(lr=-1.0),
                                     dict(optimizer="lbfgs"), dict(schedule="exp"), dict(device="tpu"),
                                     # found by probing: each reached torch or range() as a traceback
-                                    dict(epochs=2.5), dict(epochs=float("nan")), dict(epochs=float("inf")),
-                                    dict(epochs=None), dict(batch_size=float("nan")), dict(max_steps=2.5),
-                                    dict(max_steps="3"), dict(max_steps=True), dict(lr=1e39),
-                                    dict(device="mps"), dict(device="meta")])
+                                    {"epochs": 2.5}, {"epochs": float("nan")}, {"epochs": float("inf")},
+                                    {"epochs": None}, {"batch_size": float("nan")}, {"max_steps": 2.5},
+                                    {"max_steps": "3"}, {"max_steps": True}, {"lr": 1e39},
+                                    {"device": "mps"}, {"device": "meta"}])
 def test_bad_fit_arguments_are_user_errors(digits, tiny_cnn, kwargs):
     with pytest.raises(UserError):
         fit(tiny_cnn(), digits.train, **{"epochs": 1, **kwargs}, quiet=True)
