@@ -166,12 +166,7 @@ class CriticalityUnstructuredPruner(SNNPruner):
         order = order[c[order]][:count]
         chosen = torch.zeros_like(c)
         chosen[order] = True
-        out, offset = dict(keep), 0
-        for n in names:
-            size = keep[n].numel()
-            out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
-            offset += size
-        return out, int(chosen.sum())
+        return _revive(keep, names, chosen), int(chosen.sum())
 
     def _restore_by_magnitude(self, keep: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
                               count: int) -> dict[str, torch.Tensor]:
@@ -190,12 +185,7 @@ class CriticalityUnstructuredPruner(SNNPruner):
         order = torch.sort(scores, descending=True, stable=True).indices[:count]
         chosen = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
         chosen[order] = True
-        out, offset = dict(keep), 0
-        for n in names:
-            size = keep[n].numel()
-            out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
-            offset += size
-        return out
+        return _revive(keep, names, chosen)
 
     def _regen_score(self, name: str, w: torch.Tensor) -> torch.Tensor:
         if self.regen == "random":
@@ -214,3 +204,14 @@ class CriticalityUnstructuredPruner(SNNPruner):
             check=_check_schedule)
 class GMPPruner(CriticalityUnstructuredPruner):
     """GMP: the criticality pruner with r = 0."""
+
+
+def _revive(keep: dict[str, torch.Tensor], names: list[str], chosen: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``keep`` with the weights ``chosen`` marks revived; ``chosen`` runs over ``names``'
+    weights laid end to end, in that order."""
+    out, offset = dict(keep), 0
+    for n in names:
+        size = keep[n].numel()
+        out[n] = keep[n] | chosen[offset:offset + size].view_as(keep[n])
+        offset += size
+    return out
