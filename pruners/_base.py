@@ -26,7 +26,7 @@ from snnprune.engine import Callback, FitContext
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup, PotentialRecorder, PotentialSteps
 
-from ._config import prepare_config_list
+from ._config import prepare_config_list, refuse_unhonoured
 from ._registry import HyperParam, PrunerSpec, validate_hyperparameters
 
 __all__ = ["STAT_EVERY", "Masks", "SNNPruner", "default_config_list", "in_model_order"]
@@ -99,6 +99,7 @@ class SNNPruner(Pruner):
                  evaluator: Any | None = None, **hyperparameters: Any) -> None:
         self.hp = validate_hyperparameters(self.spec, hyperparameters)
         config_list = prepare_config_list(model, config_list, self.spec.name)
+        refuse_unhonoured(config_list, self.spec.name, structured=self.structured)
         self.groups: list[ChannelGroup] = []
         if self.structured:
             config_list = self._structured_config(model, config_list)

@@ -25,7 +25,7 @@ from torch import nn
 
 from snnprune.errors import UserError
 
-__all__ = ["RATIO_KEYS", "check_names", "prepare_config_list", "weight_ratio_settings"]
+__all__ = ["RATIO_KEYS", "check_names", "prepare_config_list", "refuse_unhonoured", "weight_ratio_settings"]
 
 RATIO_KEYS = ("sparse_ratio", "max_sparse_ratio", "min_sparse_ratio")
 
@@ -80,3 +80,27 @@ def weight_ratio_settings(config: dict[str, Any]) -> dict[str, Any]:
     out = {k: weight[k] for k in (*RATIO_KEYS, "sparse_threshold") if k in weight}
     out.update({k: config[k] for k in (*RATIO_KEYS, "sparse_threshold") if k in config})
     return out
+
+
+#: granularities our own pruners produce: element-wise (unstructured) or whole output channels
+_OWN_GRANULARITY = {False: ("default", "element"), True: ("default", "out_channel")}
+
+
+def refuse_unhonoured(config_list: list[dict[str, Any]], pruner: str, *, structured: bool) -> None:
+    """Our pruners' schedules set each layer's mask themselves: a per-layer cap or floor
+    (``max_sparse_ratio``, ``min_sparse_ratio``) or another ``granularity`` in the config_list
+    would be ignored without a word, so each is refused; the ``nni:*`` pruners honour them."""
+    for i, config in enumerate(config_list):
+        settings = [("", config)] + [(f".target_settings.{name}", block) for name, block in
+                                     (config.get("target_settings") or {}).items() if isinstance(block, dict)]
+        for where, block in settings:
+            for key in ("max_sparse_ratio", "min_sparse_ratio"):
+                if block.get(key) is not None:
+                    raise UserError(f"pruner {pruner}: config_list[{i}]{where}.{key} is not honoured by this "
+                                    "pruner (its schedule sets every layer's sparsity); leave it out, or use "
+                                    "an nni:* pruner")
+            granularity = block.get("granularity")
+            if granularity is not None and granularity not in _OWN_GRANULARITY[structured]:
+                raise UserError(f"pruner {pruner}: config_list[{i}]{where}.granularity {granularity!r} is not "
+                                f"what this pruner prunes ({_OWN_GRANULARITY[structured][1]}s); leave it out, "
+                                "or use an nni:* pruner")

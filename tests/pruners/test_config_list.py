@@ -115,3 +115,21 @@ def test_run_pruning_refuses_a_sparsity_that_is_not_a_number(value):
     data = snnprune.load_dataset("digits", subset=100, seed=0)
     with pytest.raises(UserError, match="sparsity must be a number in"):
         run_pruning("gmp", _net(), data, sparsity=value)
+
+
+@pytest.mark.parametrize("entry, key", [
+    ({"max_sparse_ratio": 0.85, "global_group_id": 1}, "max_sparse_ratio"),
+    ({"min_sparse_ratio": 0.1}, "min_sparse_ratio"),
+    ({"granularity": "in_channel"}, "granularity"),
+])
+@pytest.mark.parametrize("pruner", [SCAPruner, GMPPruner])
+def test_settings_our_schedules_would_ignore_are_refused(pruner, entry, key):
+    """They were ignored without a word: sca reached 0.969 on a layer capped at 0.85, and
+    in_channel still pruned out-channels."""
+    with pytest.raises(UserError, match=f"{key}.* is not (honoured by|what) this pruner"):
+        pruner(_net(), [{"op_types": ["Conv2d"], "sparse_ratio": 0.8, **entry}])
+
+
+def test_nni_pruners_keep_honouring_a_cap():
+    NNILevelPruner(_net(), [{"op_types": ["Conv2d"], "sparse_ratio": 0.8, "max_sparse_ratio": 0.85,
+                             "global_group_id": 1}])
