@@ -46,6 +46,8 @@ def distribution(draw: st.DrawFn, hp: HyperParam) -> Any:
         return a
     log = a > 0 and draw(st.booleans())
     step = None if log or draw(st.booleans()) else (b - a) / draw(st.integers(1, 10))
+    if step == 0.0:  # a range of subnormals (0 .. 5e-324) divided underflows: no valid step there
+        step = None
     return {"type": "float", "low": a, "high": b, "log": log, "step": step}
 
 
