@@ -22,7 +22,7 @@ from nni.compression.base.config import select_modules_by_config
 from schema import SchemaError
 from torch import nn
 
-from snnprune.engine import Callback, FitContext
+from snnprune.engine import Callback, FitContext, whole_count
 from snnprune.errors import UserError
 from snnprune.models import ChannelGroup, PotentialRecorder, PotentialSteps
 
@@ -324,9 +324,8 @@ class SNNPruner(Pruner):
         if not self._is_wrapped:
             raise UserError(f"pruner {self.spec.name}: the model was unwrapped (unwrap_model); build a new "
                             "pruner to prune it again")
-        for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise UserError(f"compress(): {name} must be an integer >= 1, got {value!r}")
+        max_steps = None if max_steps is None else whole_count(max_steps, "compress(): max_steps")
+        max_epochs = None if max_epochs is None else whole_count(max_epochs, "compress(): max_epochs")
         if not self.spec.training_aware:
             self.start(total_steps=0, steps_per_epoch=1)
             self.stop()

@@ -35,6 +35,8 @@ from snnprune.spaces._common import (
 from snnprune.spaces._parse import read_budget, read_data, read_model, read_objectives, read_yaml
 from snnprune.spaces._pruners import check_value, sparsity_param
 
+from ._export import as_number
+
 if TYPE_CHECKING:
     from snnprune.pruners import PrunerSpec
     from snnprune.search import TrialConfig
@@ -196,11 +198,6 @@ def _reference(path: Path) -> dict[str, Any] | None:
     return metrics
 
 
-def _figure(value: Any) -> float | None:
-    """A recorded figure when it is a number (a hand-edited file may hold anything)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def _compare(before: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
     """What the exported trial measured beside what the re-run did."""
     out: dict[str, Any] = {
@@ -208,7 +205,7 @@ def _compare(before: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str,
         "same_macs": before.get("macs") == metrics.get("macs"),
         "same_sparsity": before.get("sparsity") == metrics.get("sparsity"),
     }
-    reference = _figure(before.get("test_accuracy"))
+    reference = as_number(before.get("test_accuracy"))
     if reference is not None:
         out["accuracy_delta"] = float(metrics["test_accuracy"]) - reference
     return out

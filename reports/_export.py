@@ -86,10 +86,15 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
     return [min(ok, key=lambda t: _number(t, key))]
 
 
-def _number(trial: FrozenTrial, metric: str) -> float | None:
-    """A trial's metric when it is a number (not a bool, not a dict such as firing_rates)."""
-    value = (trial.user_attrs.get("metrics") or {}).get(metric)
+def as_number(value: Any) -> float | None:
+    """``value`` when it is a number (not a bool, not a dict such as firing_rates, not text a
+    hand-edited file may hold), as a float."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _number(trial: FrozenTrial, metric: str) -> float | None:
+    """A trial's metric when it is a number."""
+    return as_number((trial.user_attrs.get("metrics") or {}).get(metric))
 
 
 def _config_yaml(config: dict[str, Any]) -> dict[str, Any]:

@@ -102,23 +102,24 @@ class _RungCheck(Callback):
         activity = None
         for name in self.config.objectives:
             if name == "accuracy":
-                seen = record.get("val_accuracy")
-                values.append(float(seen if seen is not None else record.get("train_accuracy") or 0.0))
+                values.append(float(record["val_accuracy"]))  # run_trial refuses an empty val split
             elif name in ("sops", "energy"):
                 if activity is None:
-                    activity = measure_activity(ctx.model, self.data.val if len(self.data.val) else
-                                                self.data.test, max_batches=2, device=ctx.device)
+                    activity = measure_activity(ctx.model, self.data.val, max_batches=2, device=ctx.device)
                 values.append(activity.sops if name == "sops" else activity.energy_pj * 1e-6)
             else:
                 values.append(float(getattr(self.static, {"params": "nonzero_weights"}.get(name, name))))
         return values
 
 
+_NO_VALIDATION = ("the validation split is empty (raise data.subset or data.val_fraction): "
+                  "a search selects on validation accuracy, never on the test set")
+
+
 def _objective_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """Objectives read validation accuracy (model selection must not see the test set)."""
     if metrics.get("val_accuracy") is None:
-        raise UserError("the validation split is empty (raise data.subset or data.val_fraction): "
-                        "a search selects on validation accuracy, never on the test set")
+        raise UserError(_NO_VALIDATION)
     out = dict(metrics)
     out["test_accuracy"] = metrics["accuracy"]
     out["accuracy"] = metrics["val_accuracy"]
@@ -134,6 +135,8 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
     start = time.perf_counter()
     spec = get_pruner(config.pruner)
     data = runtime.data(config.data, config.seed)
+    if len(data.val) == 0:  # refused before any training, not after the whole trial
+        raise UserError(_NO_VALIDATION)
     info = data.info
     budget = Budget(**config.budget)
     model_args = dict(config.model)

@@ -118,13 +118,13 @@ def read_idx(info: DatasetInfo, path: Path, magic: int) -> np.ndarray:
     return body.reshape(dims)
 
 
-def _read_pair(info: DatasetInfo, root: Path, images_key: str, labels_key: str) -> tuple[
+def _read_pair(info: DatasetInfo, folder: Path, images_key: str, labels_key: str) -> tuple[
     np.ndarray, np.ndarray
 ]:
-    """Images [N, 1, S, S] and labels [N] of one split, checked against each other."""
+    """Images [N, 1, S, S] and labels [N] of one split (in `folder`, from `_idx_folder`),
+    checked against each other."""
     img_name, img_magic = IDX_FILES[images_key]
     lab_name, lab_magic = IDX_FILES[labels_key]
-    folder = _idx_folder(info, root)
     img_path = _idx_file(folder, img_name)
     lab_path = _idx_file(folder, lab_name)
     images = read_idx(info, img_path, img_magic)
@@ -150,6 +150,7 @@ def _read_pair(info: DatasetInfo, root: Path, images_key: str, labels_key: str) 
 
 def read_fashion_mnist(info: DatasetInfo, root: Path) -> Arrays:
     """Fashion-MNIST's official 60k/10k train/test split from the four IDX files under `root`."""
-    train = _read_pair(info, root, "train_images", "train_labels")
-    test = _read_pair(info, root, "test_images", "test_labels")
+    folder = _idx_folder(info, root)
+    train = _read_pair(info, folder, "train_images", "train_labels")
+    test = _read_pair(info, folder, "test_images", "test_labels")
     return train, test
