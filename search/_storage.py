@@ -32,13 +32,16 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages._rdb import models as rdb_models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from snnprune.errors import UserError, first_line, make_folder
@@ -142,8 +145,31 @@ class _BeatOnStart:
         return changed
 
 
+def never_beaten_stale(trials: list[FrozenTrial], grace: float) -> list[int]:
+    """The trial ids of RUNNING trials that never beat and started more than ``grace`` seconds ago.
+
+    The first beat follows the trial's creation in the storage (`_BeatOnStart`); a process killed
+    between the two (a few milliseconds, but a kill timed by watching the study for a new running
+    trial lands there) left a trial that no heartbeat check took for stale, and a resumed search
+    then waited for it for ever, saying nothing under ``-q``. Every process that runs trials beats
+    (heartbeats cannot be turned off), so a trial without a beat long after it started is dead. Its
+    start time is from the creating process's clock, read here with the same convention (Optuna
+    records naive local time): clocks of a cluster must agree to well within the grace period.
+    """
+    stale = []
+    for trial in trials:
+        start = trial.datetime_start
+        if start is None:
+            continue
+        now = datetime.now(start.tzinfo) if start.tzinfo is not None else datetime.now()
+        if (now - start).total_seconds() > grace:
+            stale.append(trial._trial_id)
+    return stale
+
+
 class HeartbeatRDBStorage(_BeatOnStart, RDBStorage):
-    """`RDBStorage` whose stale trials say why they failed (`INTERRUPTED`)."""
+    """`RDBStorage` whose stale trials say why they failed (`INTERRUPTED`), and which also takes
+    for stale a running trial that never beat (`never_beaten_stale`): Optuna's skips those."""
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         # Optuna's cache in front of an RDB storage calls this one, not `create_new_trial`
@@ -152,7 +178,16 @@ class HeartbeatRDBStorage(_BeatOnStart, RDBStorage):
         return trial
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        return _mark_interrupted(self, super()._get_stale_trial_ids(study_id), self.grace_period or 0)
+        grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
+        stale = super()._get_stale_trial_ids(study_id)
+        with _create_scoped_session(self.scoped_session) as session:
+            unbeaten = [trial_id for (trial_id,) in session.query(rdb_models.TrialModel.trial_id)
+                        .outerjoin(rdb_models.TrialHeartbeatModel)
+                        .filter(rdb_models.TrialModel.study_id == study_id,
+                                rdb_models.TrialModel.state == TrialState.RUNNING,
+                                rdb_models.TrialHeartbeatModel.trial_heartbeat_id.is_(None))]
+        trials = [self.get_trial(trial_id) for trial_id in unbeaten]
+        return _mark_interrupted(self, stale + never_beaten_stale(trials, grace), grace)
 
 
 class HeartbeatJournalStorage(_BeatOnStart, JournalStorage, BaseHeartbeat):
@@ -160,7 +195,7 @@ class HeartbeatJournalStorage(_BeatOnStart, JournalStorage, BaseHeartbeat):
     is its last heartbeat, so the journal itself does not grow with them. "Now" is read from a
     file touched in the same folder, so on a shared disk every worker uses the file server's
     clock. Every running trial gets its file when it starts (`_BeatOnStart`); one without a file
-    (from an older version) is left alone, as `RDBStorage` leaves a trial without a heartbeat row.
+    whose process died before it was made is found by its start time (`never_beaten_stale`).
     """
 
     def __init__(self, path: str | os.PathLike, *, interval: int, grace: int,
@@ -185,20 +220,23 @@ class HeartbeatJournalStorage(_BeatOnStart, JournalStorage, BaseHeartbeat):
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        if not running or not self.heartbeat_dir.is_dir():
+        if not running:
             return []
+        self.heartbeat_dir.mkdir(parents=True, exist_ok=True)
         clock = self.heartbeat_dir / ".now"
         clock.touch()
         now = clock.stat().st_mtime
         stale = []
+        unbeaten = []
         for trial in running:
             try:
                 last = self._beat_file(trial._trial_id).stat().st_mtime
             except FileNotFoundError:
+                unbeaten.append(trial)
                 continue
             if now - last > self.grace_period:
                 stale.append(trial._trial_id)
-        return _mark_interrupted(self, stale, self.grace_period)
+        return _mark_interrupted(self, stale + never_beaten_stale(unbeaten, self.grace_period), self.grace_period)
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         changed = super().set_trial_state_values(trial_id, state, values)
@@ -275,6 +313,7 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
     check_journal(path, spec)
     make_folder(path.parent, f"storage {spec}")
     if heartbeat:
+        drop_torn_record(path)
         return HeartbeatJournalStorage(path, interval=interval, grace=grace, callback=RetryOnce())
     return JournalStorage(JournalFileBackend(str(path)))
 
@@ -308,6 +347,45 @@ def check_journal(path: Path, spec: str) -> None:
                 record = None
             if not isinstance(record, dict) or "op_code" not in record:
                 raise UserError(f"storage {spec} is not an Optuna journal file (line {number} is not a record)")
+
+
+def drop_torn_record(path: Path) -> bool:
+    """Cut a journal's incomplete last line left by a writer that died mid-append; whether it did.
+
+    Optuna's reader skips an incomplete last line, but its writer appends after it, and the two
+    make one line that is not JSON: every later read of the study then raised
+    ``JSONDecodeError``, for good. Writers append under the journal's lock, so while this process
+    holds it an incomplete last line has no live writer: the record never took effect, and
+    dropping it leaves the study as it stood. Only processes that run trials call this; readers
+    leave the file alone.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    lock = JournalFileSymlinkLock(str(path))  # the lock Optuna's `JournalFileBackend` takes
+    lock.acquire()
+    try:
+        with open(path, "r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 1))
+            if f.read(1) == b"\n":
+                return False
+            keep = 0
+            step = 1 << 16
+            end = size
+            while end > 0:  # the last newline, read backwards in blocks
+                start = max(0, end - step)
+                f.seek(start)
+                at = f.read(end - start).rfind(b"\n")
+                if at >= 0:
+                    keep = start + at + 1
+                    break
+                end = start
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    finally:
+        lock.release()
 
 
 def check_exists(spec: str) -> None:

@@ -13,7 +13,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 #: What the example trains, cut to a test's budget. Each must be in the README: if the example
 #: changes, this list must follow (rather than the test silently running the longer version).
-SHORTER = {"epochs=5": "epochs=1", "epochs=3": "epochs=1", "trials=12": "trials=1"}
+SHORTER = {"Budget(pretrain_epochs=5, prune_epochs=3, finetune_epochs=2)":
+           "Budget(pretrain_epochs=1, prune_epochs=1, finetune_epochs=1)",
+           "epochs=5": "epochs=1", "epochs=3": "epochs=1", "trials=12": "trials=1"}
 
 
 def _python_example() -> str:
