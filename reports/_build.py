@@ -11,7 +11,7 @@ from snnprune.search._storage import redact
 
 from ._feasible import constraint_texts
 from ._pareto import study_hypervolume
-from ._plots import PLOT_STEMS, write_plots
+from ._plots import PLOT_STEMS, PLOTLY_JS, write_plots
 from ._runs import RunRef
 from ._store import load_meta, load_trials, sync_store
 from ._summary import trials_view, write_report_md, write_trials_csv
@@ -59,6 +59,8 @@ def _remove_stale_plots(out_dir: Path, written: dict[str, Path]) -> None:
         for suffix in (".png", ".html"):
             if f"{stem}{suffix}" not in written:
                 (out_dir / f"{stem}{suffix}").unlink(missing_ok=True)
+    if PLOTLY_JS not in written:  # no HTML plot left to load it
+        (out_dir / PLOTLY_JS).unlink(missing_ok=True)
 
 
 def _results_db(ref: RunRef, out: str | Path | None) -> Path:

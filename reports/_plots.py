@@ -39,6 +39,8 @@ __all__ = ["DEFAULT_DIRECTIONS", "PLOT_STEMS", "check_axes", "front_line", "log_
 DEFAULT_DIRECTIONS = {"accuracy": "maximize", "test_accuracy": "maximize", "sparsity": "maximize",
                       "macs": "minimize", "params": "minimize", "sops": "minimize", "energy": "minimize",
                       "energy_uj": "minimize", "macs_ratio": "minimize"}
+#: The script every HTML plot loads from its own folder (`write_plotly_js`).
+PLOTLY_JS = "plotly.min.js"
 #: The plots `write_plots` may write, each as .png and .html.
 PLOT_STEMS = ("pareto", "accuracy_vs_sparsity", "accuracy_vs_macs", "hypervolume")
 #: Cost axes that span orders of magnitude between a dense and a heavily pruned network.
@@ -263,7 +265,7 @@ def _html(df: pd.DataFrame, x: str, y: str, title: str, *, front: pd.DataFrame |
                       template="plotly_white")
     if logx:
         fig.update_xaxes(type="log")
-    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+    return fig.to_html(include_plotlyjs="directory", full_html=True).encode()
 
 
 def _hv_png(hv: HypervolumeSummary, title: str) -> bytes:
@@ -289,7 +291,7 @@ def _hv_html(hv: HypervolumeSummary, title: str) -> bytes:
                                text=[f"trial {n}" for n in hv.numbers], hoverinfo="text+y"))
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title="normalised hypervolume",
                       template="plotly_white")
-    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+    return fig.to_html(include_plotlyjs="directory", full_html=True).encode()
 
 
 def _directions(directions: Mapping[str, str] | Sequence[str] | None, x: str, y: str) -> dict[str, str]:
@@ -311,11 +313,27 @@ def _directions(directions: Mapping[str, str] | Sequence[str] | None, x: str, y:
     return out
 
 
+def write_plotly_js(out_dir: Path) -> Path:
+    """plotly.js beside the HTML plots, which load it by a relative path (offline, as before).
+
+    Each plot embedded its own copy: 4.8 MB per file, about 19 MB per report of four plots, most
+    of a run folder's size. One shared copy keeps a report near 5 MB; the report folder is the
+    unit to copy. Rewritten only when it differs (another plotly version)."""
+    from plotly.offline import get_plotlyjs
+
+    code = get_plotlyjs().encode()
+    path = out_dir / PLOTLY_JS
+    if path.is_file() and path.stat().st_size == len(code) and path.read_bytes() == code:
+        return path
+    return atomic_write_bytes(path, code)
+
+
 def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str = "accuracy",
                 dense: Mapping[str, Any] | None = None,
                 directions: Mapping[str, str] | Sequence[str] | None = None,
                 reference: Sequence[float] | None = None) -> dict[str, Path]:
     """Write every plot the data allows, as PNG and offline HTML; returns file name -> path.
+    The HTML plots share one plotly.js (`PLOTLY_JS`), written beside them.
 
     ``directions`` maps the study's objectives to "maximize"/"minimize" (the hypervolume is
     taken over those objectives only, whatever x and y are); a plain pair is read as (x, y),
@@ -344,6 +362,8 @@ def write_plots(df: pd.DataFrame, out_dir: str | Path, x: str = "macs", y: str =
     written: dict[str, Path] = {}
 
     def save(stem: str, png: bytes, html: bytes) -> None:
+        if PLOTLY_JS not in written:
+            written[PLOTLY_JS] = write_plotly_js(out_dir)
         written[f"{stem}.png"] = atomic_write_bytes(out_dir / f"{stem}.png", png)
         written[f"{stem}.html"] = atomic_write_bytes(out_dir / f"{stem}.html", html)
 

@@ -102,9 +102,10 @@ def report_cmd(run_dir: str | None, storage: str | None, study: str | None, x: s
         out_folder(out)
     result = build_report(ref, out=out, x=x, y=y)
     hv = result["hypervolume"]
+    plots = sorted(name for name in result["plots"] if not name.endswith(".js"))  # not the shared plotly.js
     emit(result, as_json, "\n".join([
         f"report of {result['study']} ({result['trials']} trials): {result['report']}",
-        f"  plots: {', '.join(sorted(result['plots']))}" if result["plots"] else "  plots: none (no finished trial)",
+        f"  plots: {', '.join(plots)}" if plots else "  plots: none (no finished trial)",
         f"  hypervolume (normalised): {hv:.4f}" if hv is not None else "  hypervolume: n/a",
         f"  open the dashboard: {result['dashboard']}"]))
 

@@ -72,7 +72,7 @@ def written(study_df, tmp_path_factory):
 
 def test_every_plot_is_written_as_png_and_html(written):
     stems = ["pareto", "accuracy_vs_sparsity", "accuracy_vs_macs", "hypervolume"]
-    assert sorted(written) == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "html"))
+    assert sorted(written) == sorted([f"{s}.{ext}" for s in stems for ext in ("png", "html")] + ["plotly.min.js"])
     for name, path in written.items():
         assert path.is_file() and path.stat().st_size > 5_000, name
         assert not list(path.parent.glob(".*.tmp")), "a temporary file was left behind"
@@ -82,6 +82,16 @@ def test_pngs_are_readable_images(written):
     for name in (n for n in written if n.endswith(".png")):
         image = matplotlib.image.imread(written[name])
         assert image.shape[0] > 200 and image.shape[1] > 300 and image.std() > 0.01, name
+
+
+def test_html_plots_share_one_plotly_js_beside_them(written):
+    """Each HTML plot embedded its own plotly.js: 4.8 MB a file, 19 MB a report of four plots."""
+    pages = [written[n] for n in written if n.endswith(".html")]
+    assert len(pages) >= 3
+    for page in pages:
+        assert page.stat().st_size < 200_000, page
+        assert '<script charset="utf-8" src="plotly.min.js"></script>' in page.read_text()
+        assert (page.parent / "plotly.min.js").stat().st_size > 1_000_000
 
 
 def test_html_is_offline_and_holds_the_trials(written):
