@@ -3,7 +3,9 @@
 Gradual magnitude pruning on Zhu & Gupta's cubic schedule; at each pruning step with target
 s_t and regeneration ratio r the weights are first pruned by |W| to s_t + r (1 - s_t), then
 G = r (1 - s_t) N of the pruned weights come back, ranked by the criticality of their
-post-synaptic channel (ties by |W|), so exactly (1 - s_t) N stay. The classifier is pruned by
+post-synaptic channel (ties by |W|), so exactly (1 - s_t) N stay; with ``regen_init=zero`` every
+regenerated weight restarts at zero, also one the step's own cut had just removed (the reference
+masks the weights before it regrows). The classifier is pruned by
 magnitude only. r = 0 is GMP, registered as `gmp`. Regeneration by gradient (|dL/dW_eff|, the
 dense gradient) or at random are the paper's ablations (option ``regen``).
 """
@@ -126,14 +128,21 @@ class CriticalityUnstructuredPruner(SNNPruner):
         weights = {n: (self.param(n) * self.mask(n)).abs() for n in self.layers}
         total = sum(w.numel() for w in weights.values())
         temp = min(target + self.r * (1.0 - target), 1.0)
-        keep = select_top(weights, temp, scope="global", min_keep=1)
+        cut = select_top(weights, temp, scope="global", min_keep=1)
+        keep = cut
         regrow = int(round((1.0 - target) * total)) - sum(int(k.sum()) for k in keep.values())
+        regenerated: dict[str, torch.Tensor] = {}
         if regrow > 0:
-            keep, back = self._regenerate(keep, weights, regrow)
+            keep, back = self._regenerate(cut, weights, regrow)
+            regenerated = {n: keep[n] & ~cut[n] for n in keep}
             if back < regrow:
                 keep = self._restore_by_magnitude(keep, weights, regrow - back)
         for name, k in keep.items():
             revived = k & (self.mask(name) == 0)
+            if self.zero_masked_raw and name in regenerated:
+                # every regenerated weight restarts at zero, also one this step's cut had just
+                # removed (the reference applies the cut's mask to the weights before regrowing)
+                revived = revived | regenerated[name]
             if revived.any():
                 if self.zero_masked_raw:
                     self.param(name)[revived] = 0

@@ -6,8 +6,9 @@ Activity based Pruning", ICML 2024 (arXiv 2406.01072).
 - Importance of channel k: r_k = mean over samples and time steps of ||H_k(t)||_1, the L1 norm
   of its membrane-potential map (divided by h*w with ``normalize``), gathered by hooks on each
   group's neuron during the ordinary training passes. ``potential=pre`` scores H before firing;
-  ``potential=post`` scores the potential after the hard reset, derived from H as H where
-  H < V_th and v_reset (0) where the neuron fired (the reference code's trace).
+  ``potential=post`` scores |V| + S, the potential after the hard reset plus the spike, as the
+  reference code does: |H| where H < V_th, |v_reset| + 1 where the neuron fired (so a channel
+  that fires at every step is the most active, not, as |V| alone would rank it, a silent one).
 - Training adds lambda sign(W) to the gradient of every pruned-layer conv weight (L1 penalty).
 - Every ``update_every`` epochs, at the epoch's end: keep the top (1 - p - q) of channels by r
   (over all groups, or per layer with ``scope=layer``), then regrow the q fraction (of all
@@ -44,10 +45,12 @@ __all__ = ["SCAPruner"]
 
 def activity_fn(potential: str, normalize: bool, v_threshold: float, v_reset: float
                 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Per-batch channel activity sum of the pre-reset H, or of the post-reset potential."""
+    """Per-batch channel activity sum of the pre-reset H, or of |V| + S after the reset (the
+    reference's trace: a neuron that fired contributes |v_reset| + 1, one that did not |H|)."""
     if potential == "pre":
         return lambda h: channel_activity_sum(h, normalize)
-    return lambda h: channel_activity_sum(torch.where(h >= v_threshold, torch.full_like(h, v_reset), h),
+    fired = abs(v_reset) + 1.0
+    return lambda h: channel_activity_sum(torch.where(h >= v_threshold, torch.full_like(h, fired), h),
                                           normalize)
 
 

@@ -216,7 +216,12 @@ class SearchSpace:
 
     def with_overrides(self, **overrides: Any) -> SearchSpace:
         """A new, re-validated space with top-level fields replaced (``study``, ``seed``,
-        ``trials``, ``timeout``, ``sampler``) or ``data_root``: what the CLI flags change."""
+        ``trials``, ``timeout``, ``sampler``) or ``data_root``: what the CLI flags change.
+
+        A bad overriding value is named as an override (``study (overriding demo.yaml): ...``):
+        the error used to blame the space file for a value typed on the command line."""
+        from snnprune.errors import UserError
+
         from ._common import fail
         from ._parse import parse_space
 
@@ -229,7 +234,15 @@ class SearchSpace:
                 raw["data"]["root"] = value
             else:
                 raw[key] = value
-        return parse_space(raw, source=self.source)
+        try:
+            return parse_space(raw, source=self.source)
+        except UserError as exc:
+            for key in overrides:
+                where = f"{self.source}: {'data.root' if key == 'data_root' else key}"
+                if str(exc).startswith(where + ":") or str(exc).startswith(where + "."):
+                    field_name = where[len(self.source) + 2:]
+                    raise UserError(f"{field_name} (overriding {self.source}){str(exc)[len(where):]}") from None
+            raise
 
 
 def _canonical(value: Any) -> Any:

@@ -57,8 +57,11 @@ def _rebuild(payload: dict[str, Any], path: Path) -> SpikingNet:
     if not isinstance(args, dict) or "name" not in args:
         raise UserError(f"{path} does not say which model it holds (no build_args)")
     args = dict(args)
-    with seeded(0):  # the weights are overwritten; leave the caller's RNG alone
-        model = build_model(args.pop("name"), **args)
+    try:
+        with seeded(0):  # the weights are overwritten; leave the caller's RNG alone
+            model = build_model(args.pop("name"), **args)
+    except TypeError as exc:  # arguments missing or unknown: another version's file, or edited
+        raise UserError(f"{path} holds build_args that build_model does not take ({exc})") from None
     widths = payload.get("compact_widths") or {}
     if not isinstance(widths, dict):
         raise UserError(f"{path} is corrupt (compact_widths is not a dict)")

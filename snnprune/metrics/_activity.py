@@ -66,18 +66,26 @@ def _synapse_hits(module: nn.Module, x: torch.Tensor, nz: torch.Tensor) -> float
     return float(F.linear((x != 0).to(x.dtype), w).sum())
 
 
+def _device_of(model: nn.Module) -> torch.device | None:
+    """Where the model lives, so measuring on another device gives it back there afterwards."""
+    ref = next(model.parameters(), None)
+    return None if ref is None else ref.device
+
+
 def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batch_size: int = 128,
                      device: str | torch.device | None = "auto") -> ActivityStats:
     """Firing rate of every spiking layer, SOPs and real-valued MACs per sample, on data.
 
     An empty split or ``max_batches`` < 1 is refused: zero SOPs measured on no sample would read
-    as a network that never spikes.
+    as a network that never spikes. The neurons start from their reset state, and the model
+    goes back to the device it came from (it runs on ``device`` meanwhile).
     """
     if isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1:
         raise UserError(f"max_batches must be an integer >= 1, got {max_batches!r}")
     if len(split) == 0:
         raise UserError("the split is empty: no sample to measure firing rates and SOPs on")
     dev = resolve_device(device)
+    home = _device_of(model)
     model.to(dev)
     dead = dead_channels(model)
     stats = ActivityStats()
@@ -108,6 +116,7 @@ def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batc
             handles.append(module.register_forward_hook(op_hook))
     try:
         with eval_mode(model), torch.no_grad():
+            reset_states(model)  # potentials left by the caller's last forward would skew batch 1
             for i, (x, _y) in enumerate(split.batches(batch_size, shuffle=False, device=dev)):
                 if i >= max_batches:
                     break
@@ -117,6 +126,8 @@ def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batc
     finally:
         for h in handles:
             h.remove()
+        if home is not None:
+            model.to(home)
     n = max(stats.samples, 1)
     stats.firing_rates = {k: v[0] / v[1] for k, v in fired.items() if v[1]}
     stats.per_layer_ops = {k: {"sops": v["sops"] / n, "macs": v["macs"] / n} for k, v in ops.items()}

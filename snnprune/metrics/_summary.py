@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from snnprune.engine import check_split
+from snnprune.errors import UserError
 
 from ._activity import ActivityStats, measure_activity
 from ._static import LayerCount, count_layers
@@ -56,6 +58,19 @@ class ModelMetrics:
         return out
 
 
+def _reference(reference_weights: object, weights: int, nonzero: int) -> int:
+    """The weight count sparsity is taken against: ``weights`` when None, else a whole number at
+    least ``nonzero``. A smaller or fractional one (int(2.5) was 2) gave a sparsity below 0 or
+    above 1 without a word, and a string failed inside ``int()``."""
+    if reference_weights is None:
+        return weights
+    if isinstance(reference_weights, bool) or not isinstance(reference_weights, numbers.Integral) \
+            or reference_weights < max(nonzero, 1):
+        raise UserError(f"reference_weights must be a whole number at least the model's {nonzero} "
+                        f"non-zero weights (the dense network's weight count), got {reference_weights!r}")
+    return int(reference_weights)
+
+
 def measure(model: nn.Module, data: Any | None = None, *, input_shape: tuple[int, ...] | None = None,
             reference_weights: int | None = None, max_batches: int = 4, batch_size: int = 128,
             device: str | torch.device | None = "auto") -> ModelMetrics:
@@ -65,7 +80,7 @@ def measure(model: nn.Module, data: Any | None = None, *, input_shape: tuple[int
     layers = count_layers(model, input_shape)
     weights = sum(layer.weights for layer in layers)
     nonzero = sum(layer.nonzero for layer in layers)
-    reference = int(reference_weights or weights)
+    reference = _reference(reference_weights, weights, nonzero)
     activity = None
     if data is not None:
         activity = measure_activity(model, data, max_batches=max_batches, batch_size=batch_size,

@@ -54,7 +54,7 @@ def check_width(width: object) -> float:
 
 
 def _check(name: str, num_classes: int, in_channels: int, image_size: int, T: int,
-           width: float, neuron: str, surrogate: str, tau: float, alpha: float) -> None:
+           width: float, neuron: str, surrogate: str, tau: float, alpha: float, v_threshold: float) -> None:
     if name not in MODELS:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     if neuron not in NEURONS:
@@ -70,6 +70,10 @@ def _check(name: str, num_classes: int, in_channels: int, image_size: int, T: in
         raise UserError(f"tau must be > 1 for a LIF neuron, got {tau!r}")
     if not alpha > 0:
         raise UserError(f"surrogate alpha must be > 0, got {alpha!r}")
+    # at a threshold <= 0 a neuron fires on zero input, so a pruned (all-zero) channel still
+    # spikes: compaction, MACs and SOPs all take such a channel for dead (compact != masked)
+    if isinstance(v_threshold, bool) or not isinstance(v_threshold, numbers.Real) or not 0 < v_threshold < math.inf:
+        raise UserError(f"v_threshold must be a number > 0, got {v_threshold!r}")
 
 
 def build_model(
@@ -93,7 +97,7 @@ def build_model(
     >>> net(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
     """
-    _check(name, num_classes, in_channels, image_size, T, width, neuron, surrogate, tau, alpha)
+    _check(name, num_classes, in_channels, image_size, T, width, neuron, surrogate, tau, alpha, v_threshold)
     factory = partial(make_neuron, neuron, tau=tau, v_threshold=v_threshold,
                       surrogate_name=surrogate, alpha=alpha, detach_reset=detach_reset)
     common = dict(num_classes=num_classes, in_channels=in_channels, image_size=image_size,

@@ -9,6 +9,7 @@ from spikingjelly.activation_based import functional as sj_functional
 from torch import nn
 
 from snnprune._modes import eval_mode
+from snnprune.errors import UserError
 
 __all__ = ["input_shape_of", "probe_forward"]
 
@@ -19,7 +20,7 @@ def input_shape_of(model: nn.Module) -> tuple[int, ...]:
     """[C, H, W] of one static input, from the arguments the model was built with."""
     args = getattr(model, "build_args", None) or {}
     if "in_channels" not in args or "image_size" not in args:
-        raise ValueError("model has no build_args; pass input_shape explicitly")
+        raise UserError("this model was not made by build_model (it has no build_args): pass input_shape=(C, H, W)")
     return (args["in_channels"], args["image_size"], args["image_size"])
 
 

@@ -248,3 +248,18 @@ def test_load_compact_and_load_sparse_on_a_folder_say_it_is_a_folder(tmp_path):
     for load in (load_compact, load_sparse):
         with pytest.raises(UserError, match="is a folder, not a checkpoint file"):
             load(tmp_path)
+
+
+@pytest.mark.parametrize("args", [{"name": "cnn"}, "extra"])
+def test_load_compact_and_load_sparse_refuse_build_args_build_model_does_not_take(tmp_path, args):
+    """Missing or unknown build arguments (a file from another version, or edited) ended in a
+    TypeError traceback from build_model instead of one line."""
+    net = _net("cnn")
+    files = [save_compact(tmp_path / "c.pt", compact(net, _structured_masks(net))),
+             save_sparse(tmp_path / "s.pt", net, {"features.0": {"weight": torch.ones_like(net.features[0].weight)}})]
+    for path, load in zip(files, (load_compact, load_sparse)):
+        payload = torch.load(path, weights_only=True)
+        payload["build_args"] = args if isinstance(args, dict) else {**payload["build_args"], "bogus": 1}
+        torch.save(payload, path)
+        with pytest.raises(UserError, match="build_args that build_model does not take"):
+            load(path)

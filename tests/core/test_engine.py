@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
 
@@ -297,3 +298,37 @@ def test_train_accuracy_is_absent_when_a_loss_fn_hides_the_output(digits, tiny_c
 
     result = fit(tiny_cnn(), digits.train, max_steps=1, loss_fn=loss_fn, quiet=True)
     assert result.history[-1]["train_accuracy"] is None
+
+
+def test_evaluate_starts_from_reset_neurons(digits, tiny_cnn):
+    """Potentials left by a forward run without `reset_states` changed evaluate's first batch."""
+    net = tiny_cnn()
+    fit(net, digits.train, epochs=1, max_steps=15, quiet=True)  # a fresh net's neurons hardly fire
+    test = digits.test
+    fresh = evaluate(net, test, batch_size=64)
+    net.eval()
+    with torch.no_grad():
+        net(torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 5)  # no reset after it
+    assert evaluate(net, test, batch_size=64) == fresh
+
+
+def test_evaluate_gives_the_model_back_on_its_own_device(monkeypatch, tiny_cnn):
+    """With device 'auto' on a GPU machine a CPU model came back on CUDA. No GPU here: the moves
+    are recorded rather than made."""
+    from snnprune.engine import _loop
+
+    class AnyDevice:  # batches stay on the CPU whatever device is asked for
+        def __len__(self):
+            return 3
+
+        def batches(self, batch_size, shuffle=False, device=None):
+            yield torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.long)
+
+    net = tiny_cnn()
+    moves: list[torch.device] = []
+    monkeypatch.setattr(_loop, "resolve_device", lambda _device: torch.device("cuda"))
+    monkeypatch.setattr(_loop, "check_split", lambda *args: None)
+    monkeypatch.setattr(_loop, "autocast", lambda *args: contextlib.nullcontext())
+    monkeypatch.setattr(type(net), "to", lambda self, device=None, *a, **k: moves.append(torch.device(device)) or self)
+    evaluate(net, AnyDevice())
+    assert moves[0] == torch.device("cuda") and moves[-1] == torch.device("cpu")

@@ -62,6 +62,11 @@ def test_parameter_counts_match_the_seeds_networks():
     (dict(T=0), "T must"),
     (dict(tau=1.0), "tau"),
     (dict(name="vgg16", image_size=8), "image_size >= 32"),
+    # a threshold <= 0 fires on zero input: a pruned channel is not dead, compact != masked
+    ({"v_threshold": 0.0}, "v_threshold must be a number > 0"),
+    ({"v_threshold": -1.0}, "v_threshold must be a number > 0"),
+    ({"v_threshold": float("nan")}, "v_threshold must be a number > 0"),
+    ({"v_threshold": "1"}, "v_threshold must be a number > 0"),
 ])
 def test_bad_arguments_are_one_line_user_errors(kwargs, message):
     args = dict(name="cnn", num_classes=10, in_channels=1, image_size=8, T=2)
@@ -139,3 +144,12 @@ def test_seeded_rejects_a_seed_out_of_range(seed):
         pass
     with seeded(2**32 - 1):
         pass
+
+
+def test_probing_a_model_not_made_by_build_model_says_to_pass_input_shape():
+    """It was a bare ValueError from `measure` / `count_layers`."""
+    from snnprune.metrics import measure
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(UserError, match=r"not made by build_model .*input_shape=\(C, H, W\)"):
+        measure(net)

@@ -97,10 +97,20 @@ def test_with_overrides(base) -> None:
     other = space.with_overrides(study="s2", seed=3, trials=7, timeout=60, data_root="/data")
     assert (other.study, other.seed, other.trials, other.timeout, other.data.root) == ("s2", 3, 7, 60.0, "/data")
     assert space.trials == 20 and other.pruners == space.pruners
-    with pytest.raises(UserError, match="base.yaml: trials:"):
+    with pytest.raises(UserError, match=r"^trials \(overriding base.yaml\): "):
         space.with_overrides(trials=0)
     with pytest.raises(UserError, match="cannot be overridden"):
         space.with_overrides(pruners={})
+
+
+def test_a_bad_override_is_named_as_one_not_as_the_files_value(base, cli_error, tmp_path) -> None:
+    """``search demo.yaml --study a/b`` said "demo.yaml: study: 'a/b' is not a usable name", as if
+    the file held it."""
+    space = parse_space(base, source="base.yaml")
+    with pytest.raises(UserError, match=r"^study \(overriding base.yaml\): 'a/b' is not a usable name"):
+        space.with_overrides(study="a/b")
+    line = cli_error(["search", "demo", "--study", "a/b", "--out", str(tmp_path)])
+    assert "study (overriding " in line and "demo.yaml): 'a/b'" in line
 
 
 def test_study_defaults_to_the_file_stem(base, write) -> None:
