@@ -6,7 +6,8 @@ Two interleaved updates, as in the reference code (VITA-Group/GraNet):
   config's sparse_ratio), which only removes weights;
 - every ``rewire_every`` steps, per layer, drop the fraction r_t of its active weights with the
   smallest |W| and regrow as many inactive ones with the largest dense |dL/dW_eff| (averaged
-  since the last rewiring), at zero with cleared momentum. r_t decays from ``death_rate`` to 0
+  since the last rewiring), at zero with cleared momentum (one dropped and regrown in the same
+  update keeps its value, as in the reference and RigL). r_t decays from ``death_rate`` to 0
   by a cosine over training, so the topology explores early and settles late. Rewiring keeps
   every layer's count, so the final sparsity is exactly the target (global count).
 """
@@ -121,7 +122,10 @@ class GraNetPruner(SNNPruner):
             count = torch.tensor([k], device=weight.device)
             keep, removed, regrown = drop_and_regrow(weight.abs().reshape(1, -1), active.reshape(1, -1),
                                                      grad.reshape(1, -1), count, count)
-            changed = (removed | regrown).view_as(weight)
+            # new connections start at zero with cleared momentum, dropped ones are zeroed; one
+            # dropped and regrown in the same update keeps its value and momentum, as in the
+            # reference (its masks are applied once, after both) and in RigL
+            changed = ((removed & ~regrown) | (regrown & ~active.reshape(1, -1))).view_as(weight)
             weight[changed] = 0
             self.reset_momentum(name, changed)
             self.set_mask(name, keep.view_as(weight))

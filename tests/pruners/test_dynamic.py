@@ -214,6 +214,36 @@ def test_granet_reaches_target_with_rewiring(digits, tiny_cnn):
         GraNetPruner(tiny_cnn(), default_config_list(0.5, structured=False), initial_sparsity=0.8)
 
 
+def test_granet_a_weight_dropped_and_regrown_at_once_keeps_its_value(tiny_cnn):
+    """The reference (sparselearning's masks, applied once after drop and regrow) and RigL give a
+    weight dropped and regrown in the same update its old value; ours restarted it at zero."""
+    model = tiny_cnn()
+    pruner = GraNetPruner(model, default_config_list(0.5, structured=False), death_rate=0.5)
+    pruner.prune_to(0.5)
+    name = pruner.layers[0]
+    weight, active = pruner.param(name), pruner.mask(name) != 0
+    both = int(torch.nonzero(active.flatten())[0])  # the smallest |W| and the largest |grad|
+    fresh = int(torch.nonzero(~active.flatten())[0])  # an inactive weight, the next largest |grad|
+    with torch.no_grad():
+        weight.view(-1)[both] = 1e-6
+    grad = torch.zeros_like(weight)
+    grad.view(-1)[both], grad.view(-1)[fresh] = 10.0, 5.0
+
+    class Grads:
+        def mean(self, layer):
+            return grad if layer == name else None
+
+        def reset(self):
+            pass
+
+    pruner.grads = Grads()
+    pruner.rewire(0.01)  # ceil(0.01 * active) weights move: one or two at this size
+    mask = pruner.mask(name).flatten()
+    assert mask[both] and mask[fresh]
+    assert weight.view(-1)[both].item() == pytest.approx(1e-6) and weight.view(-1)[fresh].item() == 0.0
+    pruner.unwrap_model()
+
+
 @pytest.mark.parametrize("scope", ["global", "layer"])
 def test_random_unstructured_one_shot(tiny_cnn, scope):
     cls = get_pruner("random-unstructured").factory
