@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,15 @@ def _results_db(ref: RunRef, out: str | Path | None) -> Path:
     folder) the report itself would land in the other study's folder: refused in one line, as the
     search refuses it, before anything is written.
     """
+    elsewhere = out is not None and Path(out).resolve() != ref.run_dir.resolve()
     other = other_study(ref.run_dir, ref.storage, own_files=True)
     if other is None:
+        # a run folder this process cannot write (read-only mount, another user's): with --out
+        # the store goes there, beside report.md; it was sqlite's traceback and an empty --out
+        if elsewhere and ref.run_dir.is_dir() and not os.access(ref.run_dir, os.W_OK):
+            return Path(out) / "results.db"
         return ref.results_db
-    if out is not None and Path(out).resolve() != ref.run_dir.resolve():
+    if elsewhere:
         return Path(out) / "results.db"
     study, shown = other
     owner = f"study {study!r}" if study else "the study"

@@ -31,7 +31,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from snnprune.errors import UserError
-from snnprune.search._storage import check_journal, check_optuna_sqlite, is_url, open_rdb, redact
+from snnprune.search._storage import check_journal, check_optuna_sqlite, is_url, open_rdb, redact, sqlite_file
 
 from ._runs import RunRef, resolve_run, storage_kind
 
@@ -81,8 +81,8 @@ def dashboard_storage(storage_spec: str | os.PathLike | RunRef) -> optuna.storag
         check_journal(Path(spec), spec)  # a SQLite file given without sqlite:///, a log, a model
         return JournalStorage(JournalFileBackend(spec))
     if kind == "sqlite":
-        path = Path(spec[len("sqlite:///"):].split("?", 1)[0])
-        if not path.is_file():
+        path = sqlite_file(spec)
+        if path is None or not path.is_file():
             raise UserError(f"storage {redact(spec)} does not exist")
         _check_sqlite(spec)
     engine: dict[str, Any] = ({"connect_args": {"timeout": 30}} if kind == "sqlite" else {"pool_pre_ping": True})

@@ -19,7 +19,16 @@ from optuna.trial import TrialState
 
 from snnprune.errors import UserError, first_line
 from snnprune.search._rundir import MARKER, marker_storage, recorded_storage, storage_in_folder
-from snnprune.search._storage import check_exists, check_optuna_sqlite, is_url, open_storage, redact, retried_failures
+from snnprune.search._storage import (
+    check_exists,
+    check_optuna_sqlite,
+    is_url,
+    open_storage,
+    redact,
+    retried_failures,
+    sqlite_file,
+    sqlite_url,
+)
 
 from ._feasible import breaks_constraints, study_front
 
@@ -65,8 +74,8 @@ def _storage_in(folder: Path) -> str:
             raise UserError(f"{folder} keeps its study in {named}, which cannot be opened from here (a file that is "
                             "gone, or a password that is never written down); give --storage URL --study NAME")
         raise UserError(f"no study.db or journal.log in {folder}; give --storage URL --study NAME instead")
-    if spec.startswith("sqlite:///"):
-        return f"sqlite:///{Path(spec[len('sqlite:///'):]).resolve().as_posix()}"
+    if sqlite_file(spec) is not None:
+        return sqlite_url(sqlite_file(spec).resolve())
     return spec
 
 

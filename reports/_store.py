@@ -40,7 +40,7 @@ import pandas as pd
 import sqlite_utils
 from optuna.trial import FrozenTrial
 
-from snnprune.errors import UserError
+from snnprune.errors import UserError, first_line
 from snnprune.search._storage import open_storage, redact, retried_failures
 
 from ._feasible import breaks_constraints, study_front
@@ -220,15 +220,19 @@ def sync_store(storage_spec: str, study_name: str, db_path: str | os.PathLike) -
         "synced_at": _dt.datetime.now().isoformat(timespec="seconds"),
     }
     path = Path(db_path)
-    db = _connect(path)
     try:
-        with db.atomic():  # nested sqlite-utils writes become savepoints of this one transaction
-            _write_trials(db, rows)
-            _write_curves(db, curves)
-            db["meta"].upsert_all([{"key": k, "value": json.dumps(v, default=str)} for k, v in meta.items()],
-                                  pk="key", columns={"key": str, "value": str})
-    finally:
-        db.close()
+        db = _connect(path)
+        try:
+            with db.atomic():  # nested sqlite-utils writes become savepoints of this one transaction
+                _write_trials(db, rows)
+                _write_curves(db, curves)
+                db["meta"].upsert_all([{"key": k, "value": json.dumps(v, default=str)} for k, v in meta.items()],
+                                      pk="key", columns={"key": str, "value": str})
+        finally:
+            db.close()
+    except (sqlite3.OperationalError, OSError) as exc:  # a read-only folder or disk: one line, not sqlite's traceback
+        raise UserError(f"cannot write the results store {path}: {first_line(exc)} (a read-only folder? "
+                        "give the report another --out)") from None
     return len(trials)
 
 

@@ -64,7 +64,7 @@ def resume_note(handle: optuna.Study, space: SearchSpace) -> str | None:
     changes = space_changes(handle.user_attrs.get("space"), space)
     if not changes or not handle.get_trials(deepcopy=False):
         return None
-    return (f"study {handle.study_name!r} resumes with other settings than its first trials: "
+    return (f"study {handle.study_name!r} resumes with other settings than its earlier trials: "
             f"{'; '.join(changes)}; old and new trials share one front")
 
 

@@ -9,6 +9,7 @@ trial that diverges or raises is FAIL with its reason, and the study goes on.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import multiprocessing
@@ -34,10 +35,10 @@ from ._fidelity import RungStore
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
 from ._notes import check_data, device_note, goal_met_note, resume_note, say
 from ._progress import StudyProgress
-from ._runner import RungPolicy, TrialRuntime, run_trial
 from ._rundir import claim_run_dir, display_storage, refuse_other_study, resolve_storage, run_id
+from ._runner import RungPolicy, TrialRuntime, run_trial
 from ._storage import open_storage, redact, retried_failures
-from ._suggest import suggest
+from ._suggest import space_distributions, suggest
 from ._trial import TrialConfig
 
 __all__ = ["TrialFailed", "quiet_optuna", "make_objective", "make_runtime", "make_sampler", "open_study", "optimize",
@@ -151,9 +152,69 @@ def open_study(space: SearchSpace, storage: str, *, study: str | None = None, wo
         raise UserError(f"study {name!r} in {redact(storage)} has other objectives; choose another --study")
     if handle.metric_names is None:
         handle.set_metric_names(list(space.metric_names))
+    check_resumable(handle, space, f"study {name!r} in {redact(storage)}")
     if "space" not in handle.user_attrs:
         handle.set_user_attr("space", space.to_dict())
     return handle
+
+
+def check_resumable(handle: optuna.Study, space: SearchSpace, what: str) -> None:
+    """Refuse, in one line and before any trial starts, a space its study's trials cannot share
+    a front with, or that Optuna cannot sample in that study.
+
+    - Other objectives in the same directions (``[accuracy, params]`` resuming ``[accuracy,
+      macs]``) stored params under the name "macs": one front compared MACs with params.
+    - Other choices of a categorical (a pruner added) or another kind of distribution made every
+      trial fail inside Optuna with a traceback, each leaving a FAIL trial without parameters.
+    - Other constraints judged new trials by them and old ones (which never recorded them) as
+      feasible, so the front mixed the two rules.
+    Settings that only change what later trials run (budget, ranges, seed) are allowed, with a
+    note (`resume_note`).
+    """
+    if handle.metric_names is not None and list(handle.metric_names) != list(space.metric_names):
+        raise UserError(f"{what} measures {', '.join(handle.metric_names)}, not {', '.join(space.metric_names)}; "
+                        "choose another --study")
+    trials = handle.get_trials(deepcopy=False)
+    if not trials:
+        return
+    stored = handle.user_attrs.get("space")
+    old = stored.get("constraints") if isinstance(stored, dict) else None
+    new = space.to_dict()["constraints"]
+    if isinstance(old, list) and json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
+        raise UserError(f"{what} was searched with other constraints ({_constraints(old)}, now {_constraints(new)}): "
+                        "its trials would be judged by two rules; choose another --study")
+    wanted = space_distributions(space)
+    seen: set[str] = set()
+    for trial in trials:
+        for param, dist in trial.distributions.items():
+            if param in seen or param not in wanted:
+                continue
+            seen.add(param)
+            try:
+                optuna.distributions.check_distribution_compatibility(dist, wanted[param])
+            except ValueError:
+                raise UserError(f"{what} sampled {param} from {_shown(dist)}; this space samples it from "
+                                f"{_shown(wanted[param])}; choose another --study") from None
+
+
+def _constraints(items: list[Any]) -> str:
+    texts = [f"{c.get('metric')} {c.get('op')} {c.get('value')}" if isinstance(c, dict) else str(c) for c in items]
+    return "; ".join(texts) if texts else "none"
+
+
+def _shown(dist: optuna.distributions.BaseDistribution) -> str:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return "{" + ", ".join(str(c) for c in dist.choices) + "}"
+    return type(dist).__name__.replace("Distribution", "").lower() + " values"
+
+
+def record_space(study: optuna.Study, space: SearchSpace) -> None:
+    """Keep the space of the latest search in the study: a worker joining it runs that space
+    (an edited budget or seed), not the one the study was created with."""
+    current = space.to_dict()
+    if json.dumps(study.user_attrs.get("space"), sort_keys=True, default=str) != \
+            json.dumps(current, sort_keys=True, default=str):
+        study.set_user_attr("space", current)
 
 
 #: The study's user attribute with the trials the last search asked for in all (``--trials``).
@@ -261,31 +322,38 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
     workers ending trials in the same instant can still both start one: nothing is lost, one
     trial is extra. Without heartbeats nothing can be found stale, and only finished trials count.
     """
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        storage = study._storage  # as Optuna's own heartbeat helpers take it
-        if not is_heartbeat_enabled(storage):
-            if _finished(study) >= total:
-                study.stop()
-            return
-        every = poll if poll is not None else min(5.0, float(storage.get_heartbeat_interval()))
-        told = False
-        while True:
-            with warnings.catch_warnings():  # "experimental" since 2.9; Study.optimize calls it too
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-            trials = study.get_trials(deepcopy=False)
-            done = _counted(trials)
-            if done >= total or (deadline is not None and time.monotonic() >= deadline):
-                study.stop()
-                return
-            running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-            if done + running < total:
-                return  # room for one more (a queued retry first)
-            if on_wait is not None and not told:
-                on_wait(running)
-                told = True
-            time.sleep(every)
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
+        if not _room(study, total, deadline, poll, on_wait):
+            study.stop()
     return callback
+
+
+def _room(study: optuna.Study, total: int, deadline: float | None = None, poll: float | None = None,
+          on_wait: Callable[[int], None] | None = None) -> bool:
+    """Whether this process may start another trial (see `_stop_at`), waiting while the running
+    trials of other processes would complete the count. Also asked before a process's first
+    trial: a worker joining while the last trials ran started one at once (``--workers 3
+    --trials 2`` ran 3)."""
+    storage = study._storage  # as Optuna's own heartbeat helpers take it
+    if not is_heartbeat_enabled(storage):
+        return _finished(study) < total
+    every = poll if poll is not None else min(5.0, float(storage.get_heartbeat_interval()))
+    told = False
+    while True:
+        with warnings.catch_warnings():  # "experimental" since 2.9; Study.optimize calls it too
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        done = _counted(trials)
+        if done >= total or (deadline is not None and time.monotonic() >= deadline):
+            return False
+        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        if done + running < total:
+            return True  # room for one more (a queued retry first)
+        if on_wait is not None and not told:
+            on_wait(running)
+            told = True
+        time.sleep(every)
 
 
 def run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
@@ -328,6 +396,8 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
 
     try:
         with InterruptFlag() as flag:
+            if not _room(study, total, deadline, on_wait=bar.waiting):
+                return
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
                            callbacks=[bar, _stop_at(total, deadline, on_wait=bar.waiting), flag.check],
                            gc_after_trial=True)
@@ -392,21 +462,29 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
         claim_run_dir(run_dir, storage, handle)
         record_goal(handle, total)
         resumed = resume_note(handle, space)
+        record_space(handle, space)
         finished = _finished(handle)
     say(notes, resumed)
     say(notes, goal_met_note(name, finished, total))
     timeout = timeout if timeout is not None else space.timeout
+    died = None
     if workers == 1:
         run_worker(space, storage, name, run_dir, trials=None, total=total, timeout=timeout, device=device,
                    quiet=True, progress=not quiet)
-    else:
-        _run_processes(space, storage, name, run_dir, total, timeout, device, workers, quiet)
-    return summarize(optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False)),
-                     storage=storage, run_dir=run_dir, notes=notes)
+    else:  # never more processes than trials left: each would start one (3 ran for --trials 2)
+        died = _run_processes(space, storage, name, run_dir, total, timeout, device,
+                              max(1, min(workers, total - finished)), quiet)
+        say(notes, died)
+    final = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
+    summary = summarize(final, storage=storage, run_dir=run_dir, notes=notes)
+    if died is not None and timeout is None and _finished(final) < total:
+        summary["incomplete"] = True  # a dead worker left the study short of its total
+    return summary
 
 
 def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, total: int,
-                   timeout: float | None, device: str, workers: int, quiet: bool) -> None:
+                   timeout: float | None, device: str, workers: int, quiet: bool) -> str | None:
+    """Run ``workers`` processes on the study; a note on those that did not end cleanly."""
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [ctx.Process(target=_worker_entry, args=(space.to_dict(), space.source, storage, name, str(run_dir),
@@ -433,9 +511,21 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
         for p in procs:
             if p.is_alive():
                 p.terminate()
-    codes = [p.exitcode for p in procs]
-    if any(code not in (0, None) for code in codes):
-        raise RuntimeError(f"a worker process failed (exit codes {codes})")
+    return worker_exit_note([p.exitcode for p in procs])
+
+
+def worker_exit_note(codes: Sequence[int | None]) -> str | None:
+    """One line for worker processes that did not end cleanly, or None.
+
+    It was a RuntimeError traceback and no summary, even when the other workers had retried
+    the dead one's trial and finished the study: the summary says what the study holds, and the
+    command exits 1 only if it is short of its total (`optimize`)."""
+    bad = [(index + 1, code) for index, code in enumerate(codes) if code not in (0, None)]
+    if not bad:
+        return None
+    shown = ", ".join(f"worker {index} " + (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+                      for index, code in bad)
+    return f"{shown}; a trial it was running is failed as interrupted and retried once, by another worker or the next run"
 
 
 def summarize(study: optuna.Study, *, storage: str, run_dir: Path, notes: Sequence[str] = ()) -> dict[str, Any]:

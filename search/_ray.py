@@ -62,14 +62,15 @@ from ._optuna import (
     quiet_optuna,
     record_constraints,
     record_goal,
+    record_space,
     rung_scope,
     summarize,
     trial_config,
     whole,
 )
 from ._progress import polled_bar
-from ._runner import run_trial
 from ._rundir import claim_run_dir, resolve_storage
+from ._runner import run_trial
 from ._storage import open_storage, redact
 from ._suggest import suggest
 from ._trial import TrialConfig
@@ -323,6 +324,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
         claim_run_dir(run_dir, storage, handle)
         record_goal(handle, total)
         resumed = resume_note(handle, space)
+        record_space(handle, space)
         remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
         if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
             _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once

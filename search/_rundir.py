@@ -29,7 +29,7 @@ import optuna
 
 from snnprune.errors import UserError
 
-from ._storage import is_url, redact
+from ._storage import is_url, redact, sqlite_file, sqlite_url
 
 __all__ = ["MARKER", "claim_run_dir", "display_storage", "marker_storage", "other_study", "recorded_storage",
            "refuse_other_study", "resolve_storage", "run_id", "same_storage", "storage_in_folder"]
@@ -41,7 +41,7 @@ _FILES = {"sqlite": "study.db", "journal": "journal.log"}
 def _local_file(spec: str) -> Path | None:
     """The file behind a SQLite URL or a journal path; None for a database server."""
     if spec.startswith("sqlite:///"):
-        return Path(spec[len("sqlite:///"):])
+        return sqlite_file(spec)
     return None if is_url(spec) else Path(spec)
 
 
@@ -105,7 +105,7 @@ def display_storage(storage: str) -> str:
 
 
 def _spec(kind: str, path: Path) -> str:
-    return f"sqlite:///{path.as_posix()}" if kind == "sqlite" else str(path)
+    return sqlite_url(path) if kind == "sqlite" else str(path)
 
 
 def resolve_storage(run_dir: Path, storage: str | None, *, workers: int = 1) -> str:

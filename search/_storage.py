@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -48,7 +49,7 @@ from snnprune.errors import UserError, first_line, make_folder
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
            "check_optuna_sqlite", "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact",
-           "retried_failures", "sqlite_file"]
+           "retried_failures", "sqlite_file", "sqlite_url"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 
@@ -69,7 +70,7 @@ def is_url(spec: str) -> bool:
 
 
 def default_storage(run_dir: Path) -> str:
-    return f"sqlite:///{(Path(run_dir) / 'study.db').as_posix()}"
+    return sqlite_url(Path(run_dir) / "study.db")
 
 
 def heartbeat_settings() -> tuple[int, int]:
@@ -300,8 +301,8 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
             raise UserError(f"storage {redact(spec)} holds no Optuna study yet (a search creates its tables when "
                             "it starts)")
     if is_url(spec):
-        if spec.startswith("sqlite:///"):
-            make_folder(Path(spec[len("sqlite:///"):]).parent, f"storage {spec}")
+        if sqlite_file(spec) is not None:
+            make_folder(sqlite_file(spec).parent, f"storage {spec}")
         if heartbeat:
             return open_rdb(spec, lambda: HeartbeatRDBStorage(
                 spec, engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval, grace_period=grace,
@@ -399,12 +400,18 @@ def check_exists(spec: str) -> None:
 
 
 def sqlite_file(spec: str) -> Path | None:
-    """The file behind a ``sqlite:///`` URL (its query left out); None for another storage or an
-    in-memory database."""
+    """The file behind a ``sqlite:///`` URL (its query left out, its %XX decoded as SQLAlchemy
+    decodes them); None for another storage or an in-memory database."""
     if not spec.startswith("sqlite:///"):
         return None
-    path = spec[len("sqlite:///"):].split("?", 1)[0]
+    path = unquote(spec[len("sqlite:///"):].split("?", 1)[0])
     return None if path in ("", ":memory:") else Path(path)
+
+
+def sqlite_url(path: str | os.PathLike) -> str:
+    """The ``sqlite:///`` URL of a file: SQLAlchemy decodes %XX in it and ends the path at ``?``,
+    so a run folder ``pct%41dir`` wrote its study into ``pctAdir``; both are quoted here."""
+    return "sqlite:///" + Path(path).as_posix().replace("%", "%25").replace("?", "%3F")
 
 
 def check_optuna_sqlite(spec: str) -> bool:

@@ -21,7 +21,7 @@ from snnprune.errors import UserError
 from snnprune.pruners import get_pruner
 from snnprune.spaces import CategoricalDist, Fixed, FloatDist, IntDist, SearchSpace
 
-__all__ = ["param_name", "suggest", "to_optuna", "to_ray"]
+__all__ = ["param_name", "space_distributions", "suggest", "to_optuna", "to_ray"]
 
 Distribution = FloatDist | IntDist | CategoricalDist | Fixed
 
@@ -122,6 +122,21 @@ def _sample(trial: optuna.Trial, name: str, dist: Distribution, floor: float | N
     if isinstance(dist, IntDist):
         return trial.suggest_int(name, int(low), int(dist.high), log=dist.log, step=int(dist.step or 1))
     return trial.suggest_float(name, low, dist.high, log=dist.log, step=dist.step)
+
+
+def space_distributions(space: SearchSpace) -> dict[str, optuna.distributions.BaseDistribution]:
+    """Every parameter `suggest` may ask for, with its distribution (fixed values left out); a
+    lower bound raised above another parameter (PQ's q > p) keeps the distribution's kind."""
+    names = list(space.pruner_names)
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    if len(names) > 1:
+        out["pruner"] = optuna.distributions.CategoricalDistribution(names)
+    for pruner in names:
+        for name, dist in space.pruners[pruner].items():
+            converted = to_optuna(dist)
+            if converted is not None:
+                out[param_name(pruner, name)] = converted
+    return out
 
 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> tuple[str, float, dict[str, Any]]:

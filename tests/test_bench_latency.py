@@ -97,7 +97,11 @@ def test_cifar_bench_quick_runs_the_trial_path(tmp_path):
     settings = figures["settings"]
     assert settings["pad"] == 32 and settings["model"] == "vgg16" and settings["quick"] is True
     assert settings["pruner"] == "criticality-unstructured" and settings["sparsity_target"] == 0.9
-    assert abs(figures["sparsity"] - 0.9) <= 0.01 and abs(figures["mask_sparsity"] - 0.9) <= 0.01
+    assert abs(figures["mask_sparsity"] - 0.9) <= 0.01
+    # regenerated weights restart at zero (the reference's rule); in this 1-epoch VGG-16 at width
+    # 0.125 those of the last step get no gradient before the end, so up to r (1 - s) = 0.05 of
+    # the kept weights can still be zero: the non-zero sparsity lies between the two
+    assert figures["mask_sparsity"] - 1e-6 <= figures["sparsity"] <= 0.9 + 0.5 * (1 - 0.9) + 0.01
     assert 0 < figures["macs_ratio"] < 1 and figures["macs"] < figures["dense_macs"]
     for name in ("dense_accuracy", "pruned_accuracy"):
         assert 0.0 <= figures[name] <= 1.0

@@ -92,9 +92,10 @@ def search_cmd(space_file: str, trials: int | None, timeout: float | None, stora
 
 
 def _finish(summary: dict, as_json: bool) -> None:
-    """Print the summary; a study whose every trial failed exits 1, so a script sees it failed."""
+    """Print the summary; a study whose every trial failed, or that a dead worker process left
+    short of its total, exits 1, so a script sees it failed."""
     emit(summary, as_json, _human(summary))
-    if summary.get("all_failed"):
+    if summary.get("all_failed") or summary.get("incomplete"):
         raise click.exceptions.Exit(1)
 
 

@@ -176,3 +176,22 @@ def test_a_report_by_url_of_the_folders_own_storage_still_writes_there(tmp_path,
     assert main(["report", "--storage", own, "--study", "two"]) == 0
     assert capsys.readouterr().out.rstrip().endswith(f"snnprune dashboard {folder}")
     assert load_meta(folder / "results.db")["storage"] == own
+
+
+def test_a_report_of_a_run_folder_it_cannot_write_goes_to_out(run_folder, tmp_path, monkeypatch):
+    """A read-only run folder (a read-only mount: root's chmod would not stop it, so the check is
+    faked here) ended in sqlite's traceback, even with --out, leaving an empty --out folder."""
+    from snnprune.reports import _build
+
+    real = _build.os.access
+    monkeypatch.setattr(_build.os, "access", lambda path, mode: False if Path(path) == run_folder else real(path, mode))
+    before = sorted(p.name for p in run_folder.iterdir())
+    out = tmp_path / "elsewhere"
+    assert main(["report", str(run_folder), "--out", str(out)]) == 0
+    assert (out / "results.db").is_file() and (out / "report.md").is_file()
+    assert sorted(p.name for p in run_folder.iterdir()) == before
+    # without --out, a store that cannot be written is one line
+    (tmp_path / "blocker").write_text("a file where the store's folder would be")
+    from snnprune.reports import sync_store
+    with pytest.raises(UserError, match=r"cannot write the results store .*give the report another --out"):
+        sync_store(resolve_run(run_folder).storage, "tiny", tmp_path / "blocker" / "results.db")
