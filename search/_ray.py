@@ -62,13 +62,13 @@ from ._optuna import (
     quiet_optuna,
     record_constraints,
     record_goal,
-    record_space,
     rung_scope,
     summarize,
     trial_config,
     whole,
 )
 from ._progress import polled_bar
+from ._resume import record_space
 from ._rundir import claim_run_dir, resolve_storage
 from ._runner import run_trial
 from ._storage import open_storage, redact

@@ -6,7 +6,7 @@ from ._batchnorm import TRAINING_REVISION
 from ._callbacks import Callback, CallbackList, FitContext, L1Penalty, MaskHold
 from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint, load_state, read_checkpoint,
                           save_checkpoint, state_mismatch)
-from ._device import autocast, resolve_device
+from ._device import autocast, model_device, resolve_device
 from ._inputs import check_split, whole_count
 from ._loop import Batches, FitResult, evaluate, fit, reset_states
 from ._optim import OPTIMIZERS, SCHEDULES, check_rates, make_optimizer, make_scheduler
@@ -33,6 +33,7 @@ __all__ = [
     "load_state",
     "make_optimizer",
     "make_scheduler",
+    "model_device",
     "read_checkpoint",
     "reset_states",
     "resolve_device",

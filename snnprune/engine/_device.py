@@ -8,7 +8,7 @@ import torch
 
 from snnprune.errors import UserError
 
-__all__ = ["autocast", "resolve_device"]
+__all__ = ["autocast", "model_device", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -28,6 +28,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise UserError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} "
                         f"CUDA GPU(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return dev
+
+
+def model_device(model: torch.nn.Module) -> torch.device | None:
+    """Where a model's parameters live (None without any), so code that runs it on another
+    device (`evaluate`, `measure`) can give it back there."""
+    ref = next(model.parameters(), None)
+    return None if ref is None else ref.device
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

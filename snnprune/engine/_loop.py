@@ -26,7 +26,7 @@ from snnprune.errors import TrainingDiverged, UserError
 
 from ._batchnorm import debias_running_stats, fresh_batchnorms
 from ._callbacks import Callback, CallbackList, FitContext
-from ._device import autocast, resolve_device
+from ._device import autocast, model_device, resolve_device
 from ._inputs import check_split, whole_count
 from ._optim import make_optimizer, make_scheduler
 
@@ -75,8 +75,7 @@ def evaluate(model: nn.Module, split: Batches, *, batch_size: int = 256,
     """
     check_split(model, split, "evaluate", "data.test")
     dev = resolve_device(device)
-    home = next(model.parameters(), None)
-    home = None if home is None else home.device
+    home = model_device(model)
     model.to(dev)
     correct, loss_sum, n = 0, 0.0, 0
     try:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnprune._modes import eval_mode
-from snnprune.engine import reset_states, resolve_device
+from snnprune.engine import model_device, reset_states, resolve_device
 from snnprune.errors import UserError
 from snnprune.models import is_spiking
 
@@ -66,12 +66,6 @@ def _synapse_hits(module: nn.Module, x: torch.Tensor, nz: torch.Tensor) -> float
     return float(F.linear((x != 0).to(x.dtype), w).sum())
 
 
-def _device_of(model: nn.Module) -> torch.device | None:
-    """Where the model lives, so measuring on another device gives it back there afterwards."""
-    ref = next(model.parameters(), None)
-    return None if ref is None else ref.device
-
-
 def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batch_size: int = 128,
                      device: str | torch.device | None = "auto") -> ActivityStats:
     """Firing rate of every spiking layer, SOPs and real-valued MACs per sample, on data.
@@ -85,7 +79,7 @@ def measure_activity(model: nn.Module, split: Any, *, max_batches: int = 4, batc
     if len(split) == 0:
         raise UserError("the split is empty: no sample to measure firing rates and SOPs on")
     dev = resolve_device(device)
-    home = _device_of(model)
+    home = model_device(model)
     model.to(dev)
     dead = dead_channels(model)
     stats = ActivityStats()

@@ -9,7 +9,8 @@ import pytest
 
 from snnprune.errors import UserError
 from snnprune.search import open_study
-from snnprune.search._optuna import record_space, run_worker, worker_exit_note
+from snnprune.search._optuna import run_worker, worker_exit_note
+from snnprune.search._resume import record_space
 from snnprune.search._storage import sqlite_file, sqlite_url
 from snnprune.search._suggest import suggest
 from snnprune.spaces import parse_space
