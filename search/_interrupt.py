@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from ._storage import retried_failures
 
-__all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "sigint_ignored", "stop_workers"]
+__all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "sigint_ignored", "stop_workers", "watch_parent"]
 
 #: The ``fail_reason`` of a trial stopped by Ctrl-C.
 USER_INTERRUPT = "interrupted by the user (Ctrl-C); queued again with the same parameters"
@@ -135,3 +135,23 @@ def stop_workers(procs: Sequence[BaseProcess], *, forward_after: float = 1.0, wa
         if p.is_alive():
             p.terminate()
             p.join(timeout=5.0)
+
+
+def watch_parent(parent: int, interval: float = 1.0) -> threading.Thread:
+    """In a ``--workers`` process: stop as Ctrl-C would (its trial failed and queued again) once
+    the parent search is gone.
+
+    A parent ended by SIGTERM (``kill PID``, ``docker stop``) or ``kill -9`` left its workers
+    running the study on their own; re-running the command meanwhile put twice as many workers
+    on it. The parent's death shows as a new parent process id; ``parent`` is the pid the parent
+    passed (read here, a parent that died while the worker imported would go unseen).
+    """
+
+    def run() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=run, name="snnprune-parent-watch", daemon=True)
+    thread.start()
+    return thread

@@ -31,7 +31,7 @@ from snnprune.spaces import SearchSpace, load_space, parse_space
 
 from ._cache import DenseCache
 from ._fidelity import RungStore
-from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers
+from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers, watch_parent
 from ._notes import check_data, device_note, goal_met_note, resume_note, say
 from ._progress import StudyProgress
 from ._resume import check_resumable, record_space
@@ -300,7 +300,8 @@ def _room(study: optuna.Study, total: int, deadline: float | None = None, poll: 
 def run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
                total: int, timeout: float | None, device: str = "auto", quiet: bool = True,
                progress: bool = False, threads: int | None = None, worker: int = 0) -> None:
-    """One process's share of a study: run trials until ``total`` have finished (or ``trials``)."""
+    """One process's share of a study: run trials until ``total`` have finished, or, with
+    ``trials``, exactly that many in this process (`worker --trials N`)."""
     with quiet_optuna():
         _run_worker(space, storage, study_name, run_dir, trials=trials, total=total, timeout=timeout,
                     device=device, quiet=quiet, progress=progress, threads=threads, worker=worker)
@@ -335,13 +336,15 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
             trial.set_user_attr("fail_reason", USER_INTERRUPT)  # Optuna then records it as FAIL
             raise
 
+    # `worker --trials N` runs N trials in this process, whatever the others run (the shared
+    # count stopped two such workers at N in all); otherwise the study's count gates every trial
+    gate = [_stop_at(total, deadline, on_wait=bar.waiting)] if trials is None else []
     try:
         with InterruptFlag() as flag:
-            if not _room(study, total, deadline, on_wait=bar.waiting):
+            if gate and not _room(study, total, deadline, on_wait=bar.waiting):
                 return
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
-                           callbacks=[bar, _stop_at(total, deadline, on_wait=bar.waiting), flag.check],
-                           gc_after_trial=True)
+                           callbacks=[bar, *gate, flag.check], gc_after_trial=True)
     except KeyboardInterrupt:
         with sigint_ignored():
             requeue_interrupted(study, started[-1:])
@@ -352,9 +355,13 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
 
 
 def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, run_dir: str,
-                  total: int, timeout: float | None, device: str, threads: int, worker: int) -> None:
+                  total: int, ends: float | None, device: str, threads: int, worker: int, parent: int) -> None:
+    """A ``--workers`` process. ``ends`` is the search's deadline (wall clock): a ``--timeout``
+    counted from each worker's start, after its imports, let trials start seconds late."""
     space = parse_space(space_dict, source=source)
+    timeout = None if ends is None else max(1e-3, ends - time.time())
     try:
+        watch_parent(parent)
         run_worker(space, storage, study_name, Path(run_dir), trials=None, total=total, timeout=timeout,
                    device=device, quiet=True, progress=False, threads=threads, worker=worker)
     except KeyboardInterrupt:
@@ -427,9 +434,11 @@ def _run_processes(space: SearchSpace, storage: str, name: str, run_dir: Path, t
                    timeout: float | None, device: str, workers: int, quiet: bool) -> str | None:
     """Run ``workers`` processes on the study; a note on those that did not end cleanly."""
     ctx = multiprocessing.get_context("spawn")
+    ends = time.time() + timeout if timeout is not None else None
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [ctx.Process(target=_worker_entry, args=(space.to_dict(), space.source, storage, name, str(run_dir),
-                                                      total, timeout, device, threads, index + 1), daemon=False)
+                                                      total, ends, device, threads, index + 1, os.getpid()),
+                         daemon=False)
              for index in range(workers)]
     for p in procs:
         p.start()

@@ -120,7 +120,7 @@ def worker_cmd(storage: str, study: str, trials: int | None, data_root: str | No
     import optuna
 
     from snnprune.search import open_storage, run_worker, summarize
-    from snnprune.search._optuna import study_goal
+    from snnprune.search._optuna import _finished, study_goal
     from snnprune.spaces import parse_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -137,7 +137,7 @@ def worker_cmd(storage: str, study: str, trials: int | None, data_root: str | No
     if data_root is not None:  # the data folder is this machine's: not part of what the study means
         space = space.with_overrides(data_root=data_root)
     run_dir = out_folder(Path(out) / study)
-    total = study_goal(loaded, space) if trials is None else len(loaded.get_trials(deepcopy=False)) + trials
+    total = study_goal(loaded, space) if trials is None else _finished(loaded) + trials  # --trials: this worker's own
     try:
         run_worker(space, storage, study, run_dir, trials=trials, total=total, timeout=None, device=device,
                    quiet=True, progress=not (quiet or as_json))

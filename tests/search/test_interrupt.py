@@ -142,3 +142,34 @@ def test_the_study_bar_does_not_count_an_interrupted_trial_as_failed(tmp_path, t
     bar(study, study.get_trials(deepcopy=False)[0])
     assert "failed=0" in bar.bar.postfix
     bar.close()
+
+
+ORPHAN = """
+import multiprocessing, os, sys, time
+
+def child(flag, parent):
+    from snnprune.search._interrupt import watch_parent
+    try:
+        watch_parent(parent, 0.1)
+        time.sleep(60)
+    except KeyboardInterrupt:
+        open(flag, "w").write("stopped")
+
+if __name__ == "__main__":
+    proc = multiprocessing.get_context("spawn").Process(target=child, args=(sys.argv[1], os.getpid()))
+    proc.start()
+    time.sleep(float(sys.argv[2]))
+    os._exit(0)  # as kill -9 or SIGTERM would end it: no cleanup, the child left behind
+"""
+
+
+def test_a_worker_stops_when_its_parent_search_is_gone(tmp_path):
+    """SIGTERM or kill -9 of the parent of `--workers N` left the workers running the study
+    on their own; each now stops as on Ctrl-C (its trial queued again) within about a second."""
+    flag, script = tmp_path / "stopped", tmp_path / "orphan.py"  # a file: spawn imports the child from it
+    script.write_text(ORPHAN)
+    subprocess.run([sys.executable, str(script), str(flag), "0.5"], check=True, timeout=60)
+    deadline = time.monotonic() + 15
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert flag.exists()

@@ -102,3 +102,31 @@ def test_a_run_folder_with_percent_escapes_keeps_its_study_there(tmp_path):
     path.parent.mkdir(parents=True)
     optuna.create_study(study_name="p", storage=url)
     assert path.is_file() and not (tmp_path / "pctAdir").exists()
+
+
+def test_worker_trials_are_this_workers_own(tmp_path, space_dict, monkeypatch):
+    """`worker --trials N` counted N against the whole study: with another process's trial
+    running, a worker asked for 1 ran none (two such workers ran 3 trials, not 4)."""
+    monkeypatch.setenv("SNNPRUNE_HEARTBEAT", "1,30")
+    space = _space(space_dict, trials=1)
+    storage = sqlite_url(tmp_path / "s.db")
+    study = open_study(space, storage)
+    suggest(study.ask(), space)  # another worker's trial, running
+    run_worker(space, storage, "r", tmp_path / "run", trials=1, total=1, timeout=None, device="cpu")
+    states = [t.state for t in optuna.load_study(study_name="r", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE]
+
+
+def test_workers_count_the_timeout_from_the_search_not_from_their_own_start(monkeypatch, space_dict):
+    """Each `--workers` process counted --timeout from its own start, after importing torch: with
+    --timeout 5 a trial still started 19 s after the command."""
+    import os
+    import time
+
+    from snnprune.search import _optuna
+
+    seen = {}
+    monkeypatch.setattr(_optuna, "run_worker", lambda *a, **k: seen.setdefault("timeout", k["timeout"]))
+    space = space_dict(study="r")
+    _optuna._worker_entry(space, "r.yaml", "x", "r", ".", 2, time.time() - 3.0, "cpu", 1, 1, os.getppid())
+    assert seen["timeout"] == pytest.approx(1e-3)  # the deadline passed while it started: no trial
