@@ -74,8 +74,8 @@ def _storage_in(folder: Path) -> str:
             raise UserError(f"{folder} keeps its study in {named}, which cannot be opened from here (a file that is "
                             "gone, or a password that is never written down); give --storage URL --study NAME")
         raise UserError(f"no study.db or journal.log in {folder}; give --storage URL --study NAME instead")
-    if sqlite_file(spec) is not None:
-        return sqlite_url(sqlite_file(spec).resolve())
+    if (file := sqlite_file(spec)) is not None:
+        return sqlite_url(file.resolve())
     return spec
 
 

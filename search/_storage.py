@@ -301,8 +301,8 @@ def open_storage(spec: str, *, heartbeat: bool = True, create: bool = True) -> o
             raise UserError(f"storage {redact(spec)} holds no Optuna study yet (a search creates its tables when "
                             "it starts)")
     if is_url(spec):
-        if sqlite_file(spec) is not None:
-            make_folder(sqlite_file(spec).parent, f"storage {spec}")
+        if (file := sqlite_file(spec)) is not None:
+            make_folder(file.parent, f"storage {spec}")
         if heartbeat:
             return open_rdb(spec, lambda: HeartbeatRDBStorage(
                 spec, engine_kwargs=_engine_kwargs(spec), heartbeat_interval=interval, grace_period=grace,
