@@ -42,13 +42,24 @@ def _missing(name: str, command: str) -> list[str]:
     return [f"*Not measured yet: run `{command}` (or `python bench/run.py --only {name}`).*", ""]
 
 
+def _machine_of(m: dict[str, Any]) -> str:
+    return (f"{m.get('cores')} cores, {m.get('cpu') or 'unknown CPU'}, torch {m.get('torch')}, "
+            f"Python {m.get('python')}" + (f", GPU {m['cuda']}" if m.get("cuda") else ", no GPU"))
+
+
 def _machine(results: Results) -> str:
-    for record in results.values():
+    """The machine the results were measured on; each one with its benches when they differ (a
+    bench re-run on another machine must not be read as measured beside the others)."""
+    seen: dict[str, list[str]] = {}
+    for name, record in results.items():
         m = record["result"].get("machine")
         if m:
-            return (f"{m.get('cores')} cores, {m.get('cpu') or 'unknown CPU'}, torch {m.get('torch')}, "
-                    f"Python {m.get('python')}" + (f", GPU {m['cuda']}" if m.get("cuda") else ", no GPU"))
-    return "unknown"
+            seen.setdefault(_machine_of(m), []).append(name)
+    if not seen:
+        return "unknown"
+    if len(seen) == 1:
+        return next(iter(seen))
+    return "; ".join(f"{machine} ({', '.join(names)})" for machine, names in seen.items())
 
 
 def _performance(results: Results) -> list[str]:
@@ -84,6 +95,7 @@ def _performance(results: Results) -> list[str]:
             _met(r.get("hv_tpe_over_random"), 1.10, below=False), "search-quality")
         row("compute (fine-tune epochs) to 95 % of the final hypervolume, multi-fidelity / none",
             _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-quality")
+        _promote_row(row, r, "the same with `rungs.mode: promote` (paused trials resumed, as ASHA)", "search-quality")
         p2 = sq.get("part2_multifidelity") or {}
         if p2.get("oracle_ratio") is not None:
             row("the same for an oracle that knows every trial's outcome (floor of any rule stopping at the "
@@ -94,6 +106,7 @@ def _performance(results: Results) -> list[str]:
         row("the same on Fashion-MNIST (unsaturated validation accuracy), multi-fidelity / none",
             _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True),
             "search-mf-fashion")
+        _promote_row(row, r, "the same on Fashion-MNIST, `promote`", "search-mf-fashion")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, Fashion-MNIST", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-fashion")
@@ -103,6 +116,7 @@ def _performance(results: Results) -> list[str]:
         row(f"the same on the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials), "
             "multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
             _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
+        _promote_row(row, r, "the same on the every-method space, `promote`", "search-mf-compare")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, every-method space", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-compare")
@@ -134,6 +148,13 @@ def _performance(results: Results) -> list[str]:
                 "independent of width, so the ratio flattens near 0.5.", ""]
     out += _search_notes(sq, ss, mf, mc)
     return out
+
+
+def _promote_row(row: Any, ratios: dict[str, Any], what: str, name: str) -> None:
+    """The promote arm's row, where the stored result has one (results from before it have not)."""
+    value = ratios.get("mf_epochs_to_95_promote")
+    if value is not None:
+        row(what, _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
@@ -208,6 +229,18 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
                  "search whose cost (MACs) is fixed by the configuration, the trials that make the front are the "
                  "cheap ones no earlier trial dominates; what the rule saves goes to trials that would have ended "
                  "off the front, which buys hypervolume at equal compute rather than reaching 95 % sooner.")
+    promote = p2.get("promote")
+    if promote and all("promote" in p for p in seeds):
+        ran = sum(p["promote"]["trials"] for p in seeds)
+        resumed = sum(p["promote"]["resumed"] for p in seeds)
+        configurations = sum(p["promote"]["configurations"] for p in seeds)
+        text += (f" In promote mode (`rungs.mode: promote`, same rungs and rule) a trial that the rule stops, or "
+                 f"that too few trials judge yet, pauses and goes on when the rule allows: within the same "
+                 f"compute the arm ran {configurations} configurations in {ran} trials, {resumed} of them resuming "
+                 f"a paused one, a trial cost {_f(promote.get('ratio_epochs_per_trial'), '.2f')} of the no-stop "
+                 f"arm's fine-tune epochs on average, reaching 95 % took {_f(promote.get('ratio'))} of the "
+                 f"no-stop compute ({_f(promote.get('ratio_trial_epochs'))} with pruning epochs counted in), and it "
+                 f"ended with {_f(promote.get('ratio_final_hv'))}x the no-stop arm's final hypervolume.")
     return [text, ""]
 
 def _fidelity(results: Results) -> list[str]:

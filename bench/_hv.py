@@ -42,8 +42,15 @@ def complete_points(records: list[dict[str, Any]]) -> list[list[float]]:
 
 
 def finetune_epochs(r: dict[str, Any], full: int) -> int:
-    """Fine-tune epochs a trial ran: its rung if stopped there, else the full budget (failed too)."""
-    return int(r["stopped_at"]) if r["state"] == "PRUNED" and r["stopped_at"] is not None else full
+    """Fine-tune epochs a trial ran: to its rung if stopped (or paused) there, else to the full
+    budget (failed too), from the rung it resumed at for a promotion's trial (else from 0)."""
+    end = int(r["stopped_at"]) if r["state"] == "PRUNED" and r["stopped_at"] is not None else full
+    return end - int(r.get("resume_rung") or 0)
+
+
+def trial_epochs(r: dict[str, Any], full: int, prune: int) -> int:
+    """`finetune_epochs` plus the pruning epochs, which a promotion's trial does not run again."""
+    return finetune_epochs(r, full) + (0 if r.get("resume_rung") else prune)
 
 
 def equal_compute(records: list[dict[str, Any]], full: int, budget: int) -> list[dict[str, Any]]:

@@ -11,9 +11,12 @@ context only):
    Figure: mean HV of TPE / mean HV of random (target >= 1.10), and per seed.
 2. Multi-fidelity compute saving: the same TPE search with rungs (default: fine-tune epochs 1 and
    3 of 9, stop when dominated by a quarter of the trials seen at the rung, once 3 have) against
-   none, on ``--mf-seeds`` seeds (default 2). Equal compute, not equal trials: the stopping arm
+   none, on ``--mf-seeds`` seeds (default 2), in both rung modes side by side: ``stop`` (arm
+   "rungs": decide once, at the rung) and ``promote`` (arm "promote": pause, go on when the rule
+   allows, ASHA's promotions). Equal compute, not equal trials: each rung arm
    may run ``--mf-extra`` (1.5) times the trials and is cut where its fine-tune epochs reach the
-   no-stop arm's total, so the epochs it saves buy it more trials, as they would a user.
+   no-stop arm's total, so the epochs it saves buy it more trials, as they would a user. A
+   promotion's trial counts only the epochs it runs after the rung it resumes from.
    Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs; the rungs
    act on nothing else); the same with every trial's pruning epochs added, and trial seconds, as
    context. Figure: compute to reach 95 % of the NO-STOPPING run's final hypervolume (common
@@ -77,6 +80,7 @@ from _hv import (
     off_front,
     oracle_to_reach,
     to_reach,
+    trial_epochs,
 )
 from _spaces import MF_DATA, MF_SPACES, base_space, make_space, mf_space
 
@@ -104,6 +108,7 @@ def _records(storage: str, study: str) -> list[dict[str, Any]]:
         out.append({"number": t.number, "state": t.state.name,
                     "values": list(t.values) if t.state.name == "COMPLETE" else None,
                     "stopped_at": t.user_attrs.get("stopped_at_rung"),
+                    "resume_rung": t.user_attrs.get("resume_rung"),
                     "seconds": metrics.get("seconds", duration), "duration": duration,
                     "pruner": t.user_attrs.get("config", {}).get("pruner"),
                     "cache_hit": t.user_attrs.get("cache_hit")})
@@ -178,32 +183,46 @@ def part2_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int, f
     budget = {**raw["budget"], "finetune_epochs": finetune}
     jobs = []
     for seed in seeds:
-        for arm, block, count in (("rungs", rungs, math.ceil(extra * trials)), ("none", {"epochs": []}, trials)):
+        for arm, block, count in (("rungs", {**rungs, "mode": "stop"}, math.ceil(extra * trials)),
+                                  ("promote", {**rungs, "mode": "promote"}, math.ceil(extra * trials)),
+                                  ("none", {"epochs": []}, trials)):
             # the same space (trials included: it sets TPE's start-up) for both arms; only the count run differs
             jobs.append(study_job(f"p2-{arm}-s{seed}", {**raw, "budget": budget, "rungs": block, "sampler": "tpe",
                                                         "seed": seed, "trials": trials}, root, run_trials=count))
     return jobs
 
 
+#: Part 2's arms with rungs, each measured against the no-stop arm "none" (see the docstring).
+RUNG_ARMS = ("rungs", "promote")
+
+RATIO_KEYS = ("epochs_to_95_of_none_final", "trial_epochs_to_95_of_none_final", "seconds_to_95_of_none_final",
+              "epochs_to_95_of_own_final", "seconds_to_95_of_own_final")
+
+
 def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
           finetune: int, rung: int, prune_epochs: int) -> dict[str, Any]:
+    """Per seed, every arm scored in ONE frame; pooled ratios of each rung arm against "none"
+    (the stop arm's at the top level, as before the promote arm existed; the promote arm's under
+    "promote")."""
     per_seed = []
     for s in seeds:
         none = results[f"p2-none-s{s}"]["trials"]
-        ran = results[f"p2-rungs-s{s}"]["trials"]
         spent_none = sum(finetune_epochs(r, finetune) for r in none)
-        arms = {"rungs": equal_compute(ran, finetune, spent_none), "none": none}
+        ran = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in RUNG_ARMS}
+        arms = {**{arm: equal_compute(ran[arm], finetune, spent_none) for arm in RUNG_ARMS}, "none": none}
         frame = frame_of([p for r in arms.values() for p in complete_points(r)], directions)
-        row: dict[str, Any] = {"seed": s, "rungs_trials_run": len(ran)}
+        row: dict[str, Any] = {"seed": s, **{f"{arm}_trials_run": len(ran[arm]) for arm in RUNG_ARMS}}
         curves = {arm: hv_curve(r, frame, directions) for arm, r in arms.items()}
         target_common = 0.95 * curves["none"][-1]
         for arm, recs in arms.items():
             epochs = [finetune_epochs(r, finetune) for r in recs]
-            with_prune = [e + prune_epochs for e in epochs]
+            with_prune = [trial_epochs(r, finetune, prune_epochs) for r in recs]
             secs = [float(r["seconds"] or 0.0) for r in recs]
             own = 0.95 * curves[arm][-1]
             row[arm] = {"final_hv": curves[arm][-1], "trials": len(recs),
+                        "configurations": sum(not r.get("resume_rung") for r in recs),
                         "pruned": sum(r["state"] == "PRUNED" for r in recs),
+                        "resumed": sum(bool(r.get("resume_rung")) for r in recs),
                         "failed": sum(r["state"] == "FAIL" for r in recs),
                         "finetune_epochs_total": sum(epochs), "trial_seconds_total": sum(secs),
                         "epochs_to_95_of_none_final": to_reach(curves[arm], epochs, target_common),
@@ -211,38 +230,56 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
                         "seconds_to_95_of_none_final": to_reach(curves[arm], secs, target_common),
                         "epochs_to_95_of_own_final": to_reach(curves[arm], epochs, own),
                         "seconds_to_95_of_own_final": to_reach(curves[arm], secs, own)}
-        for key in ("epochs_to_95_of_none_final", "trial_epochs_to_95_of_none_final", "seconds_to_95_of_none_final",
-                    "epochs_to_95_of_own_final", "seconds_to_95_of_own_final"):
-            a, b = row["rungs"][key], row["none"][key]
-            row[f"ratio_{key}"] = a / b if a is not None and b else None
-        row["ratio_total_epochs"] = row["rungs"]["finetune_epochs_total"] / row["none"]["finetune_epochs_total"]
+        for arm in RUNG_ARMS:
+            prefix = "" if arm == "rungs" else f"{arm}_"
+            for key in RATIO_KEYS:
+                a, b = row[arm][key], row["none"][key]
+                row[f"{prefix}ratio_{key}"] = a / b if a is not None and b else None
+            row[f"{prefix}ratio_total_epochs"] = (row[arm]["finetune_epochs_total"]
+                                                  / row["none"]["finetune_epochs_total"])
         row["none"]["dominated_at_end"] = off_front(complete_points(none), directions)
         row["oracle_epochs_to_95"] = oracle_to_reach(none, target_common, frame, directions, finetune, rung)
         per_seed.append(row)
 
+    oracle = [p["oracle_epochs_to_95"] for p in per_seed]
+    reach_none = [p["none"]["epochs_to_95_of_none_final"] for p in per_seed]
+    out: dict[str, Any] = {"per_seed": per_seed}
+    for arm in RUNG_ARMS:
+        figures = _pooled(per_seed, arm)
+        if arm == "rungs":
+            out.update(figures)
+        else:
+            out[arm] = figures
+    out.update({
+        "oracle_ratio": sum(oracle) / sum(reach_none) if None not in oracle and None not in reach_none
+        and sum(reach_none) else None,
+        "dominated_at_end": sum(p["none"]["dominated_at_end"] for p in per_seed),
+        "trials_none": sum(p["none"]["trials"] for p in per_seed)})
+    return out
+
+
+def _pooled(per_seed: list[dict[str, Any]], arm: str) -> dict[str, Any]:
+    """One rung arm's ratios to "none", pooled over the seeds (sums of compute, not mean ratios)."""
     def pooled(key: str) -> float | None:
-        a = [p["rungs"][key] for p in per_seed]
+        a = [p[arm][key] for p in per_seed]
         b = [p["none"][key] for p in per_seed]
         return sum(a) / sum(b) if None not in a and None not in b and sum(b) else None
 
-    oracle = [p["oracle_epochs_to_95"] for p in per_seed]
-    reach_none = [p["none"]["epochs_to_95_of_none_final"] for p in per_seed]
-    return {"per_seed": per_seed, "ratio": pooled("epochs_to_95_of_none_final"),
+    def total(who: str) -> int:
+        return sum(p[who]["finetune_epochs_total"] for p in per_seed)
+
+    def trials(who: str) -> int:
+        return sum(p[who]["trials"] for p in per_seed)
+
+    return {"ratio": pooled("epochs_to_95_of_none_final"),
             "ratio_trial_epochs": pooled("trial_epochs_to_95_of_none_final"),
             "ratio_seconds": pooled("seconds_to_95_of_none_final"),
             "ratio_own_final": pooled("epochs_to_95_of_own_final"),
-            "ratio_total_epochs": sum(p["rungs"]["finetune_epochs_total"] for p in per_seed)
-            / sum(p["none"]["finetune_epochs_total"] for p in per_seed),
+            "ratio_total_epochs": total(arm) / total("none"),
             # what a trial costs on average once the rule acts (context: it ignores what was found)
-            "ratio_epochs_per_trial": (sum(p["rungs"]["finetune_epochs_total"] for p in per_seed)
-                                       / sum(p["rungs"]["trials"] for p in per_seed))
-            / (sum(p["none"]["finetune_epochs_total"] for p in per_seed) / sum(p["none"]["trials"] for p in per_seed)),
-            "ratio_final_hv": statistics.mean(p["rungs"]["final_hv"] / p["none"]["final_hv"] for p in per_seed
-                                              if p["none"]["final_hv"]),
-            "oracle_ratio": sum(oracle) / sum(reach_none) if None not in oracle and None not in reach_none
-            and sum(reach_none) else None,
-            "dominated_at_end": sum(p["none"]["dominated_at_end"] for p in per_seed),
-            "trials_none": sum(p["none"]["trials"] for p in per_seed)}
+            "ratio_epochs_per_trial": (total(arm) / trials(arm)) / (total("none") / trials("none")),
+            "ratio_final_hv": statistics.mean(p[arm]["final_hv"] / p["none"]["final_hv"] for p in per_seed
+                                              if p["none"]["final_hv"])}
 
 
 # --------------------------------------------------------------------------- part 3
@@ -392,19 +429,23 @@ def main() -> None:
               f"without stopping, "
               f"with stopping cut at equal fine-tune epochs, {len(mf_seeds)} seed(s)")
         for p in p2["per_seed"]:
-            for arm in ("rungs", "none"):
+            for arm in ("rungs", "promote", "none"):
                 a = p[arm]
-                print(f"   seed {p['seed']} {arm:5s}: {a['trials']} trials, stopped {a['pruned']}, final HV "
+                print(f"   seed {p['seed']} {arm:7s}: {a['trials']} trials ({a['configurations']} configurations, "
+                      f"{a['resumed']} resumed), stopped or paused {a['pruned']}, final HV "
                       f"{a['final_hv']:.4f}, ft epochs {a['finetune_epochs_total']}, to 95% of none's final: "
                       f"{_fmt(a['epochs_to_95_of_none_final'], '.0f')} ep / "
                       f"{_fmt(a['seconds_to_95_of_none_final'], '.0f')} s")
             print(f"   seed {p['seed']} oracle: {_fmt(p['oracle_epochs_to_95'], '.0f')} ep")
-        print(f"   fine-tune epochs to 95% of no-stop final HV, rungs / none   {_fmt(p2['ratio'])}   (target <= 0.5)")
-        print(f"   the same, pruning epochs counted in                     {_fmt(p2['ratio_trial_epochs'])}")
-        print(f"   the same in trial seconds                               {_fmt(p2['ratio_seconds'])}")
-        print(f"   the same, each run's own final HV                       {_fmt(p2['ratio_own_final'])}")
-        print(f"   fine-tune epochs per trial, rungs / none                {_fmt(p2['ratio_epochs_per_trial'])}")
-        print(f"   final HV at equal compute, rungs / none                 {_fmt(p2['ratio_final_hv'])}")
+        print("   (arm / none)                                  stop (rungs)   promote")
+        for label, key in (("fine-tune epochs to 95% of no-stop final HV", "ratio"),
+                           ("the same, pruning epochs counted in", "ratio_trial_epochs"),
+                           ("the same in trial seconds", "ratio_seconds"),
+                           ("the same, each run's own final HV", "ratio_own_final"),
+                           ("fine-tune epochs per trial", "ratio_epochs_per_trial"),
+                           ("final HV at equal compute", "ratio_final_hv")):
+            print(f"   {label:45s} {_fmt(p2[key]):>11s}   {_fmt(p2['promote'][key]):>7s}"
+                  + ("   (target <= 0.5)" if key == "ratio" else ""))
         print(f"   oracle floor (any rule stopping at epoch {rung_epochs[0]}) / none       {_fmt(p2['oracle_ratio'])}")
     if 3 in parts:
         p3 = part3(raw, root, configs)
@@ -440,6 +481,8 @@ def main() -> None:
           f"runs in {root}")
     figures["ratios"] = {"hv_tpe_over_random": figures.get("part1_hv_tpe_vs_random", {}).get("ratio"),
                          "mf_epochs_to_95": figures.get("part2_multifidelity", {}).get("ratio"),
+                         "mf_epochs_to_95_promote": (figures.get("part2_multifidelity", {}).get("promote")
+                                                     or {}).get("ratio"),
                          "cache_hit_over_nocache": figures.get("part3_cache", {}).get("ratio"),
                          "workers_2_over_1": figures.get("part4_workers", {}).get("ratio"),
                          "workers_2_over_1_equal_threads": figures.get("part4_workers", {}).get("ratio_equal_threads"),

@@ -16,7 +16,7 @@ from ._graph import post_synaptic_neurons
 from ._nni_bridge import make_evaluator
 from ._nni_pruners import NNIL1NormPruner, NNILevelPruner, NNISlimPruner, NNITaylorPruner
 from ._pq import PQRewiringPruner
-from ._pipeline import Budget, PruneOutcome, masked_sparsity, run_pruning
+from ._pipeline import Budget, PausedRun, PruneOutcome, masked_sparsity, resume_pruning, run_pruning
 from ._random_unstructured import RandomUnstructuredPruner
 from ._registry import (HyperParam, PrunerSpec, get_pruner, list_pruners, register, registered,
                         validate_hyperparameters)
@@ -43,8 +43,10 @@ __all__ = [
     "SlimmingPruner",
     "make_evaluator",
     "Budget",
+    "PausedRun",
     "PruneOutcome",
     "masked_sparsity",
+    "resume_pruning",
     "run_pruning",
     "ChannelStat",
     "CriticalityUnstructuredPruner",

@@ -23,7 +23,7 @@ from snnprune.metrics import ModelMetrics, measure
 from ._base import Masks, default_config_list
 from ._registry import get_pruner, validate_hyperparameters
 
-__all__ = ["Budget", "PruneOutcome", "masked_sparsity", "run_pruning"]
+__all__ = ["Budget", "PausedRun", "PruneOutcome", "masked_sparsity", "resume_pruning", "run_pruning"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,89 @@ def run_pruning(
     # (same outputs, same gradients for what is kept) and trains faster. Unstructured masks are
     # held by a callback on the plain model.
     final = compact(model, masks) if structured else model
+    return _finetune_and_measure(final, masks, structured, data, budget=budget, common=common, dense=dense,
+                                 history=history, events=events, prune_seconds=prune_seconds, start=start,
+                                 finetune_callbacks=finetune_callbacks, phase=phase, device=device)
+
+
+@dataclass
+class PausedRun:
+    """A run stopped at the end of a fine-tune epoch, with what it needs to go on: the weights of
+    that moment, the fit's own state (`snnprune.engine.fit_state`) and the figures from before.
+
+    The search's promotions save one per paused trial (`to_payload`, tensors and plain values:
+    it loads with ``weights_only=True``) and `resume_pruning` goes on from it.
+    """
+
+    masks: Masks
+    structured: bool
+    dense: dict[str, Any]
+    history: dict[str, list[dict[str, Any]]]  # the phases before fine-tuning
+    events: list[dict[str, Any]]
+    prune_seconds: float
+    model_state: dict[str, Any]
+    fit_state: dict[str, Any]
+
+    FORMAT = "snnprune-paused-run/1"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"format": self.FORMAT, "masks": self.masks, "structured": self.structured, "dense": self.dense,
+                "history": self.history, "events": self.events, "prune_seconds": float(self.prune_seconds),
+                "model_state": self.model_state, "fit_state": self.fit_state}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> PausedRun:
+        if not isinstance(payload, Mapping) or payload.get("format") != cls.FORMAT:
+            raise UserError(f"not a paused run ({cls.FORMAT})")
+        return cls(**{k: payload[k] for k in ("masks", "structured", "dense", "history", "events",
+                                               "prune_seconds", "model_state", "fit_state")})
+
+
+def resume_pruning(
+    model: nn.Module,
+    paused: PausedRun,
+    data: DataSplits,
+    *,
+    budget: Budget = Budget(),
+    seed: int = 0,
+    device: str = "auto",
+    quiet: bool = True,
+    finetune_callbacks: Callable[[ModelMetrics], Sequence[Callback]] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> PruneOutcome:
+    """Go on with a `PausedRun`: fine-tune from where it stopped, then measure, as `run_pruning`.
+
+    ``model`` is a network of the run's architecture before pruning (its weights do not matter:
+    the paused weights replace them). With the same budget, seed and data, the outcome is the
+    one `run_pruning` gives when never paused. The callbacks see the epochs after the pause.
+    """
+    _check_data(model, data)
+    budget.check()
+    if budget.finetune_epochs <= int(paused.fit_state.get("epoch", 0)):
+        raise UserError(f"nothing to resume: the run paused after fine-tune epoch {paused.fit_state.get('epoch')} "
+                        f"of a budget of {budget.finetune_epochs}")
+    final = compact(model, paused.masks) if paused.structured else model
+    try:
+        final.load_state_dict(paused.model_state)
+    except RuntimeError as exc:
+        raise UserError(f"the paused weights do not fit this network ({str(exc).splitlines()[0][:160]})") from None
+    common = {"batch_size": budget.batch_size, "optimizer": budget.optimizer, "seed": seed, "device": device,
+              "quiet": quiet}
+    return _finetune_and_measure(final, paused.masks, paused.structured, data, budget=budget, common=common,
+                                 dense=dict(paused.dense), history={k: list(v) for k, v in paused.history.items()},
+                                 events=list(paused.events), prune_seconds=float(paused.prune_seconds),
+                                 start=time.perf_counter(), finetune_callbacks=finetune_callbacks,
+                                 phase=on_phase or (lambda _name: None), device=device,
+                                 resume=paused.fit_state)
+
+
+def _finetune_and_measure(final: nn.Module, masks: Masks, structured: bool, data: DataSplits, *, budget: Budget,
+                          common: dict[str, Any], dense: dict[str, Any], history: dict[str, list[dict[str, Any]]],
+                          events: list[dict[str, Any]], prune_seconds: float, start: float,
+                          finetune_callbacks: Callable[[ModelMetrics], Sequence[Callback]] | None,
+                          phase: Callable[[str], None], device: str,
+                          resume: Mapping[str, Any] | None = None) -> PruneOutcome:
+    """Fine-tune the pruned network (from a paused fit's state with ``resume``) and measure it."""
     static = measure(final, reference_weights=dense["weights"])
     if budget.finetune_epochs > 0:
         phase("finetune")
@@ -180,7 +263,7 @@ def run_pruning(
         extra = list(finetune_callbacks(static)) if finetune_callbacks else []
         history["finetune"] = fit(final, data.train, val=data.val, epochs=budget.finetune_epochs,
                                   lr=budget.finetune_lr, callbacks=[*hold, *extra],
-                                  desc="finetune", **common).history
+                                  desc="finetune", resume=resume, **common).history
     final.eval()
     test = evaluate(final, data.test, device=device)
     val_accuracy = (history.get("finetune") or history.get("prune") or [{}])[-1].get("val_accuracy")

@@ -46,10 +46,15 @@ def select_trials(study: optuna.Study, *, pareto: bool = False, trial: int | Non
     if trial is not None:
         chosen = [t for t in finished if t.number == trial]
         if not chosen:
-            other = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+            every = study.get_trials(deepcopy=False)
+            other = [t for t in every if t.number == trial]
             state = {TrialState.PRUNED: "was stopped early (multi-fidelity): it has no final model",
                      TrialState.FAIL: "failed", TrialState.RUNNING: "is still running",
                      TrialState.WAITING: "is waiting to run"}.get(other[0].state) if other else None
+            later = _resumed_by(other[0], every) if other else None
+            if later is not None:
+                state = (f"was paused at a rung (multi-fidelity) and went on as trial {later.number}: "
+                         f"export that one if it is complete")
             raise UserError(f"trial {trial} of study {study.study_name} {state or 'does not exist'}; "
                             "only a complete trial can be exported")
         return chosen
@@ -210,3 +215,11 @@ def _swap_in(built: list[Path], targets: list[Path]) -> None:
             shutil.rmtree(aside, ignore_errors=True)
         else:
             aside.unlink(missing_ok=True)
+
+
+def _resumed_by(trial: FrozenTrial, trials: list[FrozenTrial]) -> FrozenTrial | None:
+    """The trial that went on from a paused one (promote mode), if any."""
+    checkpoint = trial.user_attrs.get("paused_checkpoint")
+    if not checkpoint:
+        return None
+    return next((t for t in trials if t.user_attrs.get("resume_checkpoint") == checkpoint), None)

@@ -68,10 +68,12 @@ def pruner_colors(pruners: Sequence[Any]) -> dict[str, str]:
 
 def _usable(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """Finished trials (complete or stopped early) with finite x and y; ``_feasible`` is False
-    for a trial marked ``feasible`` 0 (it breaks the space's constraints)."""
+    for a trial marked ``feasible`` 0 (it breaks the space's constraints). A trial paused at a
+    rung that went on later (``paused`` 1) is left out: the trial that resumed it stands for it."""
     if x not in df or y not in df:
         return df.iloc[0:0]
-    out = df[_states(df).isin(["COMPLETE", "PRUNED"]).to_numpy()].copy()
+    went_on = pd.to_numeric(df["paused"], errors="coerce").eq(1) if "paused" in df else pd.Series(False, df.index)
+    out = df[(_states(df).isin(["COMPLETE", "PRUNED"]) & ~went_on).to_numpy()].copy()
     for col in (x, y):
         out[col] = pd.to_numeric(out[col], errors="coerce")
     out = out[np.isfinite(out[x].to_numpy(dtype=float)) & np.isfinite(out[y].to_numpy(dtype=float))]

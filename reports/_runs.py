@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from snnprune.errors import UserError, first_line
+from snnprune.search._promote import promoted_numbers
 from snnprune.search._rundir import MARKER, marker_storage, recorded_storage, storage_in_folder
 from snnprune.search._storage import (
     check_exists,
@@ -168,6 +169,7 @@ def summarize_study(spec: str, name: str) -> dict[str, Any]:
     return {
         "study": name, "trials": len(trials), "states": {k: v for k, v in states.items() if v},
         "retried": len(retried_failures(trials)),  # dead or interrupted, and queued again: not failures
+        "paused": len(promoted_numbers(trials)),  # stopped at a rung, went on as a later trial
         "best_accuracy": max(accuracies) if accuracies else None, "front_size": len(front),
         "min_front_macs": min(macs) if macs else None,
         "last_update": max(moments).isoformat(timespec="seconds") if moments else None,
@@ -219,8 +221,8 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
         return "no runs found"
     # every trial in one column: running/waiting ones and the interrupted ones run again included,
     # so the counts add up to "trials"
-    header = ["run", "study", "kind", "trials", "complete", "pruned", "failed", "rerun", "running", "best acc",
-              "min MACs (front)", "last update"]
+    header = ["run", "study", "kind", "trials", "complete", "pruned", "paused", "failed", "rerun", "running",
+              "best acc", "min MACs (front)", "last update"]
     lines = [header]
     for r in runs:
         if "error" in r:
@@ -228,7 +230,8 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
             continue
         s = r["states"]
         lines.append([r["run"], r["study"], r["kind"], str(r["trials"]), str(s.get("COMPLETE", 0)),
-                      str(s.get("PRUNED", 0)), str(s.get("FAIL", 0) - r.get("retried", 0)), str(r.get("retried", 0)),
+                      str(s.get("PRUNED", 0) - r.get("paused", 0)), str(r.get("paused", 0)),
+                      str(s.get("FAIL", 0) - r.get("retried", 0)), str(r.get("retried", 0)),
                       str(s.get("RUNNING", 0) + s.get("WAITING", 0)), _fmt(r["best_accuracy"]),
                       _fmt(r["min_front_macs"]), _fmt(r["last_update"])])
     widths = [max([len(header[i])] + [len(row[i]) for row in lines if len(row[i]) < 60]) for i in range(len(header))]

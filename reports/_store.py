@@ -41,6 +41,7 @@ import sqlite_utils
 from optuna.trial import FrozenTrial
 
 from snnprune.errors import UserError, first_line
+from snnprune.search._promote import promoted_numbers
 from snnprune.search._storage import open_storage, redact, retried_failures
 
 from ._feasible import breaks_constraints, study_front
@@ -55,6 +56,7 @@ BASE_COLUMNS: dict[str, Any] = {
     "seed": int, "hp": str, "datetime_start": str, "datetime_complete": str, "duration_s": float,
     "stopped_at_rung": int, "fail_reason": str, "cache_hit": int, "config": str, "artifacts": str,
     "constraint_violation": str, "feasible": int, "on_front": int, "retried": int,
+    "resumes": int, "resume_rung": int, "paused": int,
 }
 CURVE_COLUMNS: dict[str, Any] = {"trial": int, "phase": str, "epoch": int}
 _RUNG = re.compile(r"^rung_(\d+)$")
@@ -126,6 +128,7 @@ def trial_row(trial: FrozenTrial, columns: list[str]) -> Row:
         "config": json.dumps(config, sort_keys=True, default=str) if config else None,
         "artifacts": json.dumps(artifacts, sort_keys=True) if artifacts else None,
         "constraint_violation": _scalar(attrs.get("constraint_violation")),
+        "resumes": _scalar(attrs.get("resumes")), "resume_rung": _scalar(attrs.get("resume_rung")),
         "feasible": int(not breaks_constraints(trial)) if trial.constraints else None,
     }
     values = trial.values or []
@@ -208,9 +211,11 @@ def sync_store(storage_spec: str, study_name: str, db_path: str | os.PathLike) -
     rows = [trial_row(t, columns) for t in trials]
     front = {t.number for t in study_front(study)}
     retried = retried_failures(trials)  # interrupted and queued again: not failures of their configuration
+    paused = promoted_numbers(trials)  # stopped at a rung, then went on as a later trial (promote mode)
     for row in rows:
         row["on_front"] = int(row["number"] in front)
         row["retried"] = int(row["number"] in retried)
+        row["paused"] = int(row["number"] in paused)
     curves = [row for t in trials for row in curve_rows(t, columns)]
     meta = {
         "study": study.study_name, "storage": redact(storage_spec),

@@ -138,11 +138,15 @@ def _states(df: pd.DataFrame) -> pd.Series:
 
 def _state_counts(df: pd.DataFrame) -> pd.Series:
     """Trials per state, with failed trials that were run again (``retried`` 1: a dead or
-    interrupted run, queued once more) counted apart, as `snnprune search` counts them."""
+    interrupted run, queued once more) and stopped trials that went on later (``paused`` 1:
+    promote mode) counted apart, as `snnprune search` counts them."""
     states = _states(df)
     if "retried" in df:
         again = pd.to_numeric(df["retried"], errors="coerce").eq(1) & states.eq("FAIL")
         states = states.where(~again, "INTERRUPTED AND RUN AGAIN")
+    if "paused" in df:
+        later = pd.to_numeric(df["paused"], errors="coerce").eq(1) & states.eq("PRUNED")
+        states = states.where(~later, "PAUSED AND RESUMED LATER")
     return states.value_counts()
 
 

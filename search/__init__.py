@@ -4,8 +4,9 @@ dense-checkpoint cache and distributed workers."""
 from __future__ import annotations
 
 from ._cache import DenseCache, cache_digest
-from ._fidelity import RungStore, dominates, should_stop
-from ._optuna import TrialFailed, make_objective, make_runtime, make_sampler, open_study, optimize, run_worker, summarize
+from ._fidelity import Pause, RungStore, dominates, passes, should_stop
+from ._optuna import (TrialFailed, make_objective, make_runtime, make_sampler, open_study, optimize, run_worker,
+                      summarize)
 from ._ray import ray_optimize
 from ._runner import DIRECTIONS, RungPolicy, TrialRuntime, run_trial
 from ._storage import default_storage, open_storage, redact
@@ -15,6 +16,7 @@ from ._trial import TrialConfig, TrialResult
 __all__ = [
     "DIRECTIONS",
     "DenseCache",
+    "Pause",
     "RungPolicy",
     "RungStore",
     "TrialConfig",
@@ -31,6 +33,7 @@ __all__ = [
     "open_study",
     "optimize",
     "param_name",
+    "passes",
     "ray_optimize",
     "redact",
     "run_trial",

@@ -8,18 +8,27 @@ trials that reached the same rung dominate it, and at least ``min_trials`` did r
 
 The rung records live in a small SQLite file in the run folder, so the rule is the same for
 the Optuna and Ray backends and for workers on one machine.
+
+In ``promote`` mode (`snnprune.spaces.Rungs`) a trial that the rule would stop, or that too few
+trials can judge yet, pauses instead: its checkpoint is saved and a pause is recorded here.
+Whenever a worker is free to start a trial, `RungStore.promote_one` looks for a paused trial the
+same rule no longer stops (highest rung first, then the oldest) and hands it to the backend,
+which queues a trial that resumes it: asynchronous successive halving (ASHA's promotions) with
+the Pareto rule in place of a top-k on one metric.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from snnprune.spaces import Rungs
 
-__all__ = ["RungStore", "dominates", "should_stop"]
+__all__ = ["DROP", "QUEUED", "READY", "WAIT", "Pause", "RungStore", "dominates", "passes", "should_stop"]
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
@@ -45,6 +54,33 @@ def should_stop(partial: Sequence[float], others: Sequence[Sequence[float]], dir
     return dominated_by >= dominated_fraction * len(others)
 
 
+def passes(vector: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str], *,
+           dominated_fraction: float = Rungs.dominated_fraction, min_trials: int = Rungs.min_trials) -> bool:
+    """Whether a trial may go on past a rung in ``promote`` mode: enough trials judge it
+    (``min_trials``) and the stopping rule does not stop it."""
+    return len(others) >= max(1, min_trials) and not should_stop(
+        vector, others, directions, dominated_fraction=dominated_fraction, min_trials=min_trials)
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A trial paused at a rung: its key in the rung records (the first trial of its line), the
+    rung, the checkpoint it goes on from, and the number of the trial that paused (the line's
+    first, or a trial that resumed it and paused again; -1 when not known)."""
+
+    trial: str
+    rung: int
+    checkpoint: str
+    number: int = -1
+
+
+#: What a backend says of a promotable pause (`RungStore.promote_one`'s ``check``): queue the
+#: trial that resumes it; already queued (a worker killed between queueing and marking it);
+#: wait (the study has not recorded the paused trial yet); drop (the paused trial died before it
+#: was recorded: the retry of its configuration stands for it).
+READY, QUEUED, WAIT, DROP = "ready", "queued", "wait", "drop"
+
+
 class RungStore:
     """Partial objective vectors per (study, rung), shared by every process of a search."""
 
@@ -54,11 +90,30 @@ class RungStore:
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS rungs (study TEXT, trial TEXT, rung INTEGER, "
                        "vals TEXT, PRIMARY KEY (study, trial, rung))")
+            db.execute("CREATE TABLE IF NOT EXISTS pauses (study TEXT, trial TEXT, rung INTEGER, "
+                       "checkpoint TEXT, state TEXT, number INTEGER, PRIMARY KEY (study, trial, rung))")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60)
         db.execute("PRAGMA journal_mode=WAL")
         return db
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction taken up front (``BEGIN IMMEDIATE``): two workers looking for a
+        promotion at once see each other's claims, never the same paused trial twice."""
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
 
     def record(self, study: str, trial: str, rung: int, values: Sequence[float]) -> None:
         with self._connect() as db:
@@ -70,3 +125,59 @@ class RungStore:
             rows = db.execute("SELECT vals FROM rungs WHERE study = ? AND rung = ? AND trial != ?",
                               (study, int(rung), trial)).fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    def pause(self, study: str, trial: str, rung: int, checkpoint: str, number: int = -1) -> None:
+        """Record a trial paused at ``rung`` (record its vector there first, with `record`);
+        ``number``: the paused trial's own number in the study."""
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO pauses VALUES (?, ?, ?, ?, 'paused', ?)",
+                       (study, trial, int(rung), str(checkpoint), int(number)))
+
+    def paused(self, study: str) -> list[Pause]:
+        """The trials paused and not promoted, highest rung first, then oldest."""
+        with self._connect() as db:
+            return self._paused(db, study)
+
+    @staticmethod
+    def _paused(db: sqlite3.Connection, study: str) -> list[Pause]:
+        rows = db.execute("SELECT trial, rung, checkpoint, number FROM pauses WHERE study = ? AND state = 'paused'",
+                          (study,)).fetchall()
+        return sorted((Pause(t, int(r), c, int(n)) for t, r, c, n in rows), key=_promotion_order)
+
+    def promote_one(self, study: str, directions: Sequence[str], *, dominated_fraction: float,
+                    min_trials: int, enqueue: Callable[[Pause], None],
+                    check: Callable[[Pause], str] | None = None) -> Pause | None:
+        """Promote the first paused trial the rule lets go on (highest rung, then oldest):
+        ``enqueue(pause)`` queues the trial that resumes it, then the pause is marked promoted, in
+        one transaction, so two workers never promote one pause twice. ``check(pause)`` is asked
+        first and answers `READY` (queue it), `QUEUED` (a resuming trial is already in the study:
+        only mark it), `WAIT` (skip it for now) or `DROP` (mark it dropped, queue nothing)."""
+        with self._locked() as db:
+            by_rung: dict[int, dict[str, list[float]]] = {}
+            for pause in self._paused(db, study):
+                if pause.rung not in by_rung:
+                    by_rung[pause.rung] = {t: json.loads(v) for t, v in db.execute(
+                        "SELECT trial, vals FROM rungs WHERE study = ? AND rung = ?", (study, pause.rung))}
+                records = by_rung[pause.rung]
+                if pause.trial not in records:
+                    continue
+                others = [v for t, v in records.items() if t != pause.trial]
+                if not passes(records[pause.trial], others, directions, dominated_fraction=dominated_fraction,
+                              min_trials=min_trials):
+                    continue
+                verdict = check(pause) if check is not None else READY
+                if verdict == WAIT:
+                    continue
+                if verdict == READY:
+                    enqueue(pause)
+                db.execute("UPDATE pauses SET state = ? WHERE study = ? AND trial = ? AND rung = ?",
+                           ("dropped" if verdict == DROP else "promoted", study, pause.trial, pause.rung))
+                if verdict != DROP:
+                    return pause
+        return None
+
+
+def _promotion_order(pause: Pause) -> tuple[int, int, str]:
+    """Highest rung first (a trial nearest its end frees its checkpoint soonest), then oldest."""
+    number = int(pause.trial) if pause.trial.isdigit() else 2**62
+    return (-pause.rung, number, pause.trial)

@@ -23,6 +23,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from ._promote import resume_attrs
 from ._storage import retried_failures
 
 __all__ = ["USER_INTERRUPT", "InterruptFlag", "requeue_interrupted", "sigint_ignored", "stop_workers", "watch_parent"]
@@ -94,7 +95,7 @@ def requeue_interrupted(study: optuna.Study, numbers: Iterable[int]) -> list[int
             # interrupted in its turn is queued again too
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-                user_attrs={"retry_of": trial.number}))
+                user_attrs={"retry_of": trial.number, **resume_attrs(trial.user_attrs)}))
             requeued.append(trial.number)
     return requeued
 

@@ -34,6 +34,17 @@ from ._fidelity import RungStore
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers, watch_parent
 from ._notes import check_data, device_note, goal_met_note, resume_note, say
 from ._progress import StudyProgress
+from ._promote import (
+    RESUME_CHECKPOINT,
+    RESUMES,
+    DecidedTrials,
+    drop_resumed_checkpoint,
+    is_resume,
+    make_promoter,
+    paused_note,
+    promoted_numbers,
+    waiting_resumes,
+)
 from ._resume import check_resumable, record_space
 from ._rundir import claim_run_dir, display_storage, refuse_other_study, resolve_storage, run_id
 from ._runner import RungPolicy, TrialRuntime, run_trial
@@ -92,18 +103,24 @@ class TrialFailed(Exception):
 
 
 def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampler:
-    """TPE, NSGA-II or random, seeded from the space (constraints: `record_constraints`).
+    """TPE, NSGA-II or random, seeded from the space (constraints: `record_constraints`); in
+    promote mode it sees only decided trials (`DecidedTrials`).
 
     ``salt`` (the trials already in the study, plus a worker index) keeps a resumed study or
     a second worker from replaying the same parameters the seed gave the first time.
     """
     seed = (int(space.seed) + 7919 * int(salt)) % (2**32)
+    sampler: optuna.samplers.BaseSampler
     if space.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if space.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=startup_trials(space.trials),
-                                      seed=seed)
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif space.sampler == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(multivariate=True, group=True,
+                                             n_startup_trials=startup_trials(space.trials), seed=seed)
+    if space.rungs.enabled and space.rungs.mode == "promote":
+        return DecidedTrials(sampler)  # paused trials are not results yet (see `_promote`)
+    return sampler
 
 
 def constraint_values(space: SearchSpace, metrics: dict[str, Any]) -> dict[str, float]:
@@ -183,7 +200,8 @@ def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", qui
         run_dir=run_dir,
         cache=DenseCache(cache_dir or run_dir.parent / ".cache"),
         rung_store=RungStore(run_dir / "rungs.db") if space.rungs.enabled else None,
-        rungs=RungPolicy(tuple(space.rungs.epochs), space.rungs.dominated_fraction, space.rungs.min_trials),
+        rungs=RungPolicy(tuple(space.rungs.epochs), space.rungs.dominated_fraction, space.rungs.min_trials,
+                         space.rungs.mode),
         directions=space.directions, device=device, quiet=quiet, scope=scope,
     )
 
@@ -202,13 +220,14 @@ def trial_config(space: SearchSpace, pruner: str, sparsity: float, hp: dict[str,
 
 
 def make_objective(space: SearchSpace, runtime: TrialRuntime, study_name: str):
-    """The function Optuna calls per trial."""
+    """The function Optuna calls per trial (a promotion's trial resumes its paused trial)."""
     def objective(trial: optuna.Trial) -> list[float]:
         pruner, sparsity, hp = suggest(trial, space)
         config = trial_config(space, pruner, sparsity, hp, trial.number, study_name)
         trial.set_user_attr("config", config.to_dict())
+        line = trial.user_attrs.get(RESUMES, trial.number)  # the rung records of a paused line
         try:
-            result = run_trial(config, runtime, trial_key=f"{trial.number}",
+            result = run_trial(config, runtime, trial_key=f"{line}", resume=trial.user_attrs.get(RESUME_CHECKPOINT),
                                on_rung=lambda epoch, values: trial.set_user_attr(f"rung_{epoch}", values))
         except Exception as exc:  # recorded, never fatal to the study
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -226,6 +245,11 @@ def make_objective(space: SearchSpace, runtime: TrialRuntime, study_name: str):
         if result.stopped_at is not None:
             trial.set_user_attr("stopped_at_rung", result.stopped_at)
             trial.set_user_attr("partial_values", values)
+            if result.paused_checkpoint:
+                trial.set_user_attr("paused_checkpoint", result.paused_checkpoint)
+                if result.paused_unjudged:
+                    trial.set_user_attr("paused_unjudged", True)
+                raise optuna.TrialPruned(f"paused at fine-tune epoch {result.stopped_at}")
             raise optuna.TrialPruned(f"dominated at fine-tune epoch {result.stopped_at}")
         if any(not math.isfinite(v) for v in values):
             trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
@@ -245,11 +269,13 @@ def _finished(study: optuna.Study) -> int:
 
 
 def _counted(trials: list[optuna.trial.FrozenTrial]) -> int:
-    return sum(1 for t in trials if t.state in COUNTED) - len(retried_failures(trials))
+    """Configurations finished: a promotion's trial goes on with one already counted."""
+    retried = retried_failures(trials)
+    return sum(1 for t in trials if t.state in COUNTED and t.number not in retried and not is_resume(t))
 
 
 def _stop_at(total: int, deadline: float | None = None, poll: float | None = None,
-             on_wait: Callable[[int], None] | None = None):
+             on_wait: Callable[[int], None] | None = None, promote: Callable[[], bool] | None = None):
     """After each trial: start another only while the trials that count, plus those running in
     other processes, stay below ``total``.
 
@@ -262,21 +288,27 @@ def _stop_at(total: int, deadline: float | None = None, poll: float | None = Non
     ``deadline`` (``--timeout``); ``on_wait(running)`` is told when it starts waiting. Two
     workers ending trials in the same instant can still both start one: nothing is lost, one
     trial is extra. Without heartbeats nothing can be found stale, and only finished trials count.
+    In promote mode a promotion (``promote()`` queues one) or a queued one is always run first,
+    also once ``total`` configurations have finished: the search ends when none is left.
     """
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
-        if not _room(study, total, deadline, poll, on_wait):
+        if not _room(study, total, deadline, poll, on_wait, promote):
             study.stop()
     return callback
 
 
 def _room(study: optuna.Study, total: int, deadline: float | None = None, poll: float | None = None,
-          on_wait: Callable[[int], None] | None = None) -> bool:
+          on_wait: Callable[[int], None] | None = None, promote: Callable[[], bool] | None = None) -> bool:
     """Whether this process may start another trial (see `_stop_at`), waiting while the running
     trials of other processes would complete the count. Also asked before a process's first
     trial: a worker joining while the last trials ran started one at once (``--workers 3
     --trials 2`` ran 3)."""
     storage = study._storage  # as Optuna's own heartbeat helpers take it
     if not is_heartbeat_enabled(storage):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if (promote is not None and promote()) or waiting_resumes(study.get_trials(deepcopy=False)):
+            return True
         return _finished(study) < total
     every = poll if poll is not None else min(5.0, float(storage.get_heartbeat_interval()))
     told = False
@@ -284,11 +316,18 @@ def _room(study: optuna.Study, total: int, deadline: float | None = None, poll: 
         with warnings.catch_warnings():  # "experimental" since 2.9; Study.optimize calls it too
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        done = _counted(trials)
-        if done >= total or (deadline is not None and time.monotonic() >= deadline):
+        if deadline is not None and time.monotonic() >= deadline:
             return False
-        running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        if promote is not None and promote():
+            return True  # Optuna's ask takes the queued promotion first
+        trials = study.get_trials(deepcopy=False)
+        if waiting_resumes(trials):
+            return True
+        done = _counted(trials)
+        if done >= total:
+            return False
+        # configurations running elsewhere: a promotion's trial goes on with one already counted
+        running = sum(1 for t in trials if t.state == TrialState.RUNNING and not is_resume(t))
         if done + running < total:
             return True  # room for one more (a queued retry first)
         if on_wait is not None and not told:
@@ -307,6 +346,23 @@ def run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path,
                     device=device, quiet=quiet, progress=progress, threads=threads, worker=worker)
 
 
+def resumes_left(study: optuna.Study, space: SearchSpace, run_dir: Path) -> bool:
+    """Once the configurations are done: whether trials that resume paused ones are still to run.
+
+    A queued one, the retry of one whose process died (found stale here, failed and queued again
+    once), or a promotion due now (queued by this call): a re-run after a kill must run them, as
+    the killed run would have before it ended."""
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    if waiting_resumes(study.get_trials(deepcopy=False)):
+        return True
+    scope = rung_scope(study)
+    runtime = make_runtime(space, run_dir, scope=scope)
+    return make_promoter(study, runtime.rung_store, runtime.rungs, runtime.directions, scope)()
+
+
 def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path, *, trials: int | None,
                 total: int, timeout: float | None, device: str, quiet: bool, progress: bool,
                 threads: int | None, worker: int) -> None:
@@ -320,11 +376,12 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     claim_run_dir(run_dir, storage, study)
     runtime = make_runtime(space, run_dir, device=device, quiet=quiet, scope=rung_scope(study))
     done = _finished(study)
-    if done >= total:
+    if done >= total and not resumes_left(study, space, run_dir):
         return
     deadline = time.monotonic() + timeout if timeout is not None else None
     bar = StudyProgress(total, done, study_name, quiet=not progress, count=_finished)
     objective = make_objective(space, runtime, study_name)
+    promote = make_promoter(study, runtime.rung_store, runtime.rungs, runtime.directions, rung_scope(study))
     started: list[int] = []  # this process's trials, the last one running
 
     def tracked(trial: optuna.Trial) -> list[float]:
@@ -338,13 +395,17 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
 
     # `worker --trials N` runs N trials in this process, whatever the others run (the shared
     # count stopped two such workers at N in all); otherwise the study's count gates every trial
-    gate = [_stop_at(total, deadline, on_wait=bar.waiting)] if trials is None else []
+    gate = [_stop_at(total, deadline, on_wait=bar.waiting, promote=promote)] if trials is None else []
+    # without the gate, promotions are still queued after each trial (the gate queues its own)
+    promoted = [] if gate else [lambda _study, _trial: promote()]
     try:
         with InterruptFlag() as flag:
-            if gate and not _room(study, total, deadline, on_wait=bar.waiting):
+            if gate and not _room(study, total, deadline, on_wait=bar.waiting, promote=promote):
                 return
+            if not gate:
+                promote()
             study.optimize(tracked, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
-                           callbacks=[bar, *gate, flag.check], gc_after_trial=True)
+                           callbacks=[bar, _drop_checkpoint, *promoted, *gate, flag.check], gc_after_trial=True)
     except KeyboardInterrupt:
         with sigint_ignored():
             requeue_interrupted(study, started[-1:])
@@ -352,6 +413,11 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     finally:
         bar.close()
 
+
+
+def _drop_checkpoint(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """After Optuna has recorded a trial that resumed a paused one: its checkpoint has served."""
+    drop_resumed_checkpoint(trial)
 
 
 def _worker_entry(space_dict: dict, source: str, storage: str, study_name: str, run_dir: str,
@@ -412,8 +478,9 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
         resumed = resume_note(handle, space)
         record_space(handle, space)
         finished = _finished(handle)
+        more = finished >= total and resumes_left(handle, space, run_dir)  # promotions of a killed run
     say(notes, resumed)
-    say(notes, goal_met_note(name, finished, total))
+    say(notes, None if more else goal_met_note(name, finished, total))
     timeout = timeout if timeout is not None else space.timeout
     died = None
     if workers == 1:
@@ -423,6 +490,7 @@ def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, stor
         died = _run_processes(space, storage, name, run_dir, total, timeout, device,
                               max(1, min(workers, total - finished)), quiet)
         say(notes, died)
+    say(notes, paused_note(run_dir))
     final = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
     summary = summarize(final, storage=storage, run_dir=run_dir, notes=notes)
     if died is not None and timeout is None and _finished(final) < total:
@@ -483,6 +551,7 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path, notes: Sequen
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     retried = len(retried_failures(trials))  # dead or interrupted, and queued again: not failures
+    paused = len(promoted_numbers(trials))  # PRUNED, but went on as a later trial (promote mode)
     try:
         front = study.best_trials
     except ValueError:
@@ -491,14 +560,14 @@ def summarize(study: optuna.Study, *, storage: str, run_dir: Path, notes: Sequen
         "study": study.study_name, "storage": display_storage(storage), "run_dir": str(run_dir),
         "metrics": study.metric_names, "directions": [d.name.lower() for d in study.directions],
         "trials": len(trials), "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED), "failed": states.count(TrialState.FAIL) - retried,
-        "retried": retried,
+        "pruned": states.count(TrialState.PRUNED) - paused, "failed": states.count(TrialState.FAIL) - retried,
+        "retried": retried, "paused": paused,
         "pareto": [{"trial": t.number, "values": t.values, "pruner": t.user_attrs.get("config", {}).get("pruner"),
                     "sparsity": t.user_attrs.get("metrics", {}).get("sparsity"),  # reached, as report.md
                     "target_sparsity": t.user_attrs.get("config", {}).get("sparsity")} for t in front],
         "notes": list(notes),
     }
-    if out["trials"] and out["complete"] == 0 and out["pruned"] == 0:
+    if out["trials"] and out["complete"] == 0 and out["pruned"] == 0 and out["paused"] == 0:
         reasons = sorted({t.user_attrs.get("fail_reason", "unknown") for t in trials})
         out["all_failed"] = f"every trial failed: {'; '.join(reasons)[:300]}"
     return out

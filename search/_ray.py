@@ -14,6 +14,11 @@ their partial values as attributes) or FAIL.
 
     summary = ray_optimize(load_space("demo"), run_dir=Path("runs/demo"), trials=8)
 
+In ``promote`` mode the searcher does what `_room` does for the Optuna backend: before each new
+trial it queues a promotion if one is due (Optuna's ``ask`` then takes it), and it ends the run
+itself (Tune's samples are unbounded) once the configurations are done and nothing is queued or
+running; a promotion's trial reaches the trainable with the checkpoint to resume.
+
 Crash and resume work as with the Optuna backend. Trials run in Ray workers, so the driver keeps
 the heartbeats of the trials it has open (a thread, every interval of ``SNNPRUNE_HEARTBEAT``).
 Before it starts and before each new trial, the driver fails the trials whose heartbeat went
@@ -51,6 +56,7 @@ from snnprune.spaces import SearchSpace, parse_space
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
 from ._notes import check_data, goal_met_note, resume_note, say
 from ._optuna import (
+    _counted,
     _finished,
     _jsonable,
     as_space,
@@ -62,12 +68,22 @@ from ._optuna import (
     quiet_optuna,
     record_constraints,
     record_goal,
+    resumes_left,
     rung_scope,
     summarize,
     trial_config,
     whole,
 )
 from ._progress import polled_bar
+from ._promote import (
+    RESUME_CHECKPOINT,
+    RESUMES,
+    drop_resumed_checkpoint,
+    is_resume,
+    make_promoter,
+    paused_note,
+    waiting_resumes,
+)
 from ._resume import record_space
 from ._rundir import claim_run_dir, resolve_storage
 from ._runner import run_trial
@@ -84,6 +100,8 @@ logger = logging.getLogger(__name__)
 PAYLOAD = "snnprune_payload"
 #: Config key carrying the `TrialConfig` from the define-by-run function to the trainable.
 CONFIG = "snnprune_config"
+#: Config key of a promotion's trial: the paused line it goes on and the checkpoint.
+RESUME = "snnprune_resume"
 
 
 class _DefineByRun:
@@ -100,7 +118,10 @@ class _DefineByRun:
         pruner, sparsity, hp = suggest(trial, space)
         config = trial_config(space, pruner, sparsity, hp, trial.number, self.study)
         trial.set_user_attr("config", config.to_dict())
-        return {CONFIG: config.to_dict()}
+        if trial.user_attrs.get(RESUMES) is None:
+            return {CONFIG: config.to_dict()}
+        return {CONFIG: config.to_dict(),
+                RESUME: {"line": trial.user_attrs[RESUMES], "checkpoint": trial.user_attrs.get(RESUME_CHECKPOINT)}}
 
 
 def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], source: str, run_dir: str,
@@ -114,8 +135,10 @@ def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], sourc
     config = TrialConfig.from_dict(tune_config[CONFIG])
     runtime = make_runtime(space, Path(run_dir), device=device, quiet=True, scope=scope)
     rungs: dict[str, list[float]] = {}
+    resume = tune_config.get(RESUME) or {}
     try:
-        result = run_trial(config, runtime, trial_key=f"{config.trial}",
+        result = run_trial(config, runtime, trial_key=f"{resume.get('line', config.trial)}",
+                           resume=resume.get("checkpoint"),
                            on_rung=lambda epoch, values: rungs.__setitem__(f"rung_{epoch}", list(values)))
     except Exception as exc:  # recorded as FAIL with its reason, never fatal (as with the Optuna backend)
         attrs: dict[str, Any] = {"fail_reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], **rungs}
@@ -139,6 +162,10 @@ def _report(space: SearchSpace, result: Any, rungs: dict[str, list[float]]) -> d
     outcome = "complete"
     if result.stopped_at is not None:
         attrs.update(stopped_at_rung=result.stopped_at, partial_values=values)
+        if result.paused_checkpoint:
+            attrs["paused_checkpoint"] = result.paused_checkpoint
+            if result.paused_unjudged:
+                attrs["paused_unjudged"] = True
         outcome = "pruned"
     elif any(not math.isfinite(v) for v in values):
         attrs["fail_reason"] = f"non-finite objective values {values}"
@@ -172,6 +199,10 @@ def _searcher_class() -> type:
             new = trial_id not in self._ot_trials
             if new:  # a retry of a dead trial is WAITING: the ask below takes it first
                 _recover_interrupted(self._ot_study)
+                if self.promotion is not None and not self._promote_or_more():
+                    # the configurations are done: wait for the running trials (one may make a
+                    # paused trial promotable), then end; Tune's samples are unbounded here
+                    return None if self.open_trials() else Searcher.FINISHED
             with warnings.catch_warnings():
                 # heartbeats come from `_heartbeats`, not from `Study.optimize`: as meant
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -182,6 +213,19 @@ def _searcher_class() -> type:
             super().__init__(*args, **kwargs)
             self.interrupt = _TuneInterrupt()
             self.deadline: float | None = None  # time.monotonic() after which no trial starts
+            #: promote mode: (rung store, policy, directions, scope, configurations to finish);
+            #: plain data, as Tune pickles the searcher into its checkpoints
+            self.promotion: tuple[Any, Any, list[str], str, int] | None = None
+
+        def _promote_or_more(self) -> bool:
+            """Whether to ask for a trial: a promotion was queued now or before, or configurations
+            are still to start (the Optuna backend's `_room`, without waiting)."""
+            store, policy, directions, scope, total = self.promotion
+            if make_promoter(self._ot_study, store, policy, directions, scope)():
+                return True
+            trials = self._ot_study.get_trials(deepcopy=False)
+            running = sum(1 for t in trials if t.state == TrialState.RUNNING and not is_resume(t))
+            return bool(waiting_resumes(trials)) or _counted(trials) + running < total
 
         @property
         def study(self) -> optuna.Study:
@@ -223,10 +267,12 @@ def _searcher_class() -> type:
                 record_constraints(ot_trial, constraints)
             outcome = "fail" if error else payload.get("outcome", "fail")
             if outcome == "complete":
-                self._ot_study.tell(ot_trial, payload["values"], state=TrialState.COMPLETE)
+                told = self._ot_study.tell(ot_trial, payload["values"], state=TrialState.COMPLETE)
             else:
-                self._ot_study.tell(ot_trial, state=TrialState.PRUNED if outcome == "pruned" else TrialState.FAIL)
+                told = self._ot_study.tell(ot_trial, state=TrialState.PRUNED if outcome == "pruned"
+                                           else TrialState.FAIL)
             self._completed_trials.add(trial_id)
+            drop_resumed_checkpoint(told)  # recorded: the checkpoint it resumed from has served
 
         def close_unfinished(self) -> None:
             """Trials Tune never completed (an interrupt) must not stay RUNNING in the study."""
@@ -328,18 +374,21 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
         remaining = total - _finished(handle)  # a dead trial is RUNNING, its retry WAITING: neither counts
         if remaining > 0:  # as the Optuna backend, which checks before each trial it runs
             _recover_interrupted(handle)  # trials of a killed run: FAIL, and queued again once
+        more = remaining <= 0 and resumes_left(handle, space, run_dir)  # promotions of a killed run
     notes: list[str] = []
     say(notes, resumed)
-    say(notes, goal_met_note(name, total - remaining, total))
+    say(notes, None if more else goal_met_note(name, total - remaining, total))
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old reporter honours verbose=0
-    started = _start_ray(address) if remaining > 0 else False
+    run = remaining > 0 or more
+    started = _start_ray(address) if run else False
     try:
-        if remaining > 0:
+        if run:
             fits = _check_resources(space, ray.cluster_resources())
             concurrent = fits if max_concurrent is None else min(fits, max_concurrent)
             tuner, searcher = _make_tuner(space, name, storage, run_dir, samples=remaining, concurrent=concurrent,
                                           timeout=timeout if timeout is not None else space.timeout,
-                                          device=device, scope=scope, salt=len(handle.get_trials(deepcopy=False)))
+                                          device=device, scope=scope, salt=len(handle.get_trials(deepcopy=False)),
+                                          total=total)
             try:
                 with quiet_optuna(), _quiet_tune(), _heartbeats(searcher), _watch_interrupt(searcher.interrupt), \
                         polled_bar(_reader(storage, name), _finished, total, f"{name} (ray)", quiet=quiet):
@@ -357,6 +406,7 @@ def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, 
     finally:
         if started:
             ray.shutdown()
+    say(notes, paused_note(run_dir))
     with quiet_optuna():
         final = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
     return summarize(final, storage=storage, run_dir=run_dir, notes=notes)
@@ -369,7 +419,7 @@ def _reader(storage: str, name: str) -> optuna.Study:
 
 
 def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, samples: int, concurrent: int,
-                timeout: float | None, device: str, scope: str, salt: int = 0) -> tuple[Any, Any]:
+                timeout: float | None, device: str, scope: str, salt: int = 0, total: int = 0) -> tuple[Any, Any]:
     """The Tuner over our study, and its searcher (to close what Tune leaves open). ``salt`` (the
     trials already in the study) seeds the sampler apart from earlier runs: without it a resumed
     search replayed the random start-up of the first and ran the same parameters again."""
@@ -385,6 +435,10 @@ def _make_tuner(space: SearchSpace, name: str, storage: str, run_dir: Path, *, s
     # --timeout as in the Optuna backend: no trial starts after it, the running ones finish. Tune's
     # own time_budget_s would stop them mid-way, and they would end FAILED in the study.
     searcher.deadline = None if timeout is None else time.monotonic() + float(timeout)
+    if space.rungs.enabled and space.rungs.mode == "promote":
+        runtime = make_runtime(space, run_dir, device="cpu", scope=scope)
+        searcher.promotion = (runtime.rung_store, runtime.rungs, list(space.directions), scope, total)
+        samples = -1  # promotions are trials too: the searcher says when the run is over
     trainable = tune.with_parameters(_trainable, space_dict=space_dict, source=space.source,
                                      run_dir=str(run_dir), device=device, scope=scope)
     tuner = tune.Tuner(

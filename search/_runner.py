@@ -4,6 +4,12 @@ Builds the network and the data, takes the dense pre-trained weights from the ca
 them once per key), prunes through the engine, fine-tunes with the multi-fidelity checks at the
 rungs, compacts, measures, and writes the trial's artifacts. Deterministic for the config's
 seed: every trial of a study shares the seed, so they share the dense network too.
+
+In ``promote`` mode a trial the rule would stop at a rung (or that too few trials judge yet)
+pauses: its weights and the fine-tune's own state are saved beside its artifacts
+(``paused_at_<rung>.pt``) and the pause is recorded in the rung store. A trial run with
+``resume=`` that checkpoint goes on from there and ends as the paused trial would have, never
+paused (`snnprune.engine.fit` restores the optimizer, the schedule and the data order).
 """
 
 from __future__ import annotations
@@ -19,15 +25,15 @@ import torch
 
 from snnprune.compaction import save_compact, save_sparse
 from snnprune.data import DataSplits, load_dataset
-from snnprune.engine import Callback, FitContext, atomic_torch_save, atomic_write_bytes, fit
-from snnprune.errors import UserError
+from snnprune.engine import Callback, FitContext, atomic_torch_save, atomic_write_bytes, fit, fit_state
+from snnprune.errors import UserError, first_line
 from snnprune.metrics import ModelMetrics, measure_activity
 from snnprune.models import build_model, seeded
-from snnprune.pruners import Budget, get_pruner, run_pruning
+from snnprune.pruners import Budget, PausedRun, PruneOutcome, get_pruner, resume_pruning, run_pruning
 from snnprune.spaces import Rungs
 
 from ._cache import DenseCache
-from ._fidelity import RungStore, should_stop
+from ._fidelity import RungStore, passes, should_stop
 from ._trial import TrialConfig, TrialResult
 
 __all__ = ["DIRECTIONS", "RungPolicy", "TrialRuntime", "run_trial"]
@@ -44,6 +50,7 @@ class RungPolicy:
     epochs: tuple[int, ...] = ()
     dominated_fraction: float = Rungs.dominated_fraction  # the space schema's defaults
     min_trials: int = Rungs.min_trials
+    mode: str = Rungs.mode
 
 
 @dataclass
@@ -72,13 +79,18 @@ class TrialRuntime:
 
 
 class _RungCheck(Callback):
-    """At each rung epoch: record the partial objective vector, stop if enough trials dominate it."""
+    """At each rung epoch: record the partial objective vector; stop if enough trials dominate
+    it, or (``promote``) pause unless enough trials judge it and none of that many dominates it."""
 
     def __init__(self, config: TrialConfig, static: ModelMetrics, runtime: TrialRuntime, data: DataSplits,
                  trial_key: str, on_rung: Callable[[int, list[float]], None] | None) -> None:
         self.config, self.static, self.runtime, self.data = config, static, runtime, data
         self.trial_key, self.on_rung = trial_key, on_rung
         self.stopped_at: int | None = None
+        #: promote mode, when it paused: the weights and the fit's state at that epoch's end
+        self.snapshot: tuple[dict[str, Any], dict[str, Any]] | None = None
+        #: ... and whether it paused because too few trials had reached the rung to judge it
+        self.unjudged = False
 
     def on_epoch_end(self, ctx: FitContext, record: dict[str, Any]) -> None:
         epoch = ctx.epoch + 1
@@ -91,9 +103,15 @@ class _RungCheck(Callback):
         store.record(scope, self.trial_key, epoch, vector)
         if self.on_rung is not None:
             self.on_rung(epoch, vector)
-        if should_stop(vector, others, self.runtime.directions,
-                       dominated_fraction=self.runtime.rungs.dominated_fraction,
-                       min_trials=self.runtime.rungs.min_trials):
+        policy, directions = self.runtime.rungs, self.runtime.directions
+        fraction, least = policy.dominated_fraction, policy.min_trials
+        if policy.mode == "promote":
+            if not passes(vector, others, directions, dominated_fraction=fraction, min_trials=least):
+                self.stopped_at, self.unjudged = epoch, len(others) < max(1, least)
+                self.snapshot = ({k: v.detach().cpu().clone() for k, v in ctx.model.state_dict().items()},
+                                 fit_state(ctx))
+                ctx.stop = True
+        elif should_stop(vector, others, directions, dominated_fraction=fraction, min_trials=least):
             self.stopped_at = epoch
             ctx.stop = True
 
@@ -130,8 +148,10 @@ def _objective_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | None = None,
               on_rung: Callable[[int, list[float]], None] | None = None,
-              on_phase: Callable[[str], None] | None = None) -> TrialResult:
-    """Run one trial; see the module docstring."""
+              on_phase: Callable[[str], None] | None = None,
+              resume: str | Path | None = None) -> TrialResult:
+    """Run one trial; see the module docstring. ``resume``: the checkpoint of a paused trial of
+    the same config to go on from (``trial_key`` then names the paused trial's line)."""
     start = time.perf_counter()
     spec = get_pruner(config.pruner)
     data = runtime.data(config.data, config.seed)
@@ -147,6 +167,39 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
             return build_model(name, num_classes=info.num_classes, in_channels=info.in_channels,
                                image_size=info.image_size, **model_args)
 
+    key = trial_key or f"{config.trial}"
+    checks: list[_RungCheck] = []
+
+    def callbacks(static: ModelMetrics) -> list[Callback]:
+        if not runtime.rungs.epochs:
+            return []
+        checks.append(_RungCheck(config, static, runtime, data, key, on_rung))
+        return checks[-1:]
+
+    cache_hit = False
+    if resume is not None:
+        paused = load_paused(resume)
+        outcome = resume_pruning(fresh(), paused, data, budget=budget, seed=config.seed, device=runtime.device,
+                                 quiet=runtime.quiet, finetune_callbacks=callbacks, on_phase=on_phase)
+    else:
+        outcome, cache_hit = _prune(config, runtime, spec, data, budget, fresh, callbacks, on_phase)
+    metrics = _objective_metrics(outcome.metrics)
+    metrics["seconds"] = time.perf_counter() - start
+    artifacts = _save(config, outcome, runtime) if runtime.save_artifacts else {}
+    check = checks[0] if checks else None
+    paused_at = None
+    if check is not None and check.snapshot is not None and check.stopped_at is not None:
+        paused_at = _pause(config, outcome, check.stopped_at, check.snapshot, runtime, key)
+    return TrialResult(config=config, metrics=metrics, dense=outcome.dense, history=outcome.history,
+                       artifacts=artifacts, stopped_at=check.stopped_at if check else None,
+                       cache_hit=cache_hit, paused_checkpoint=paused_at,
+                       paused_unjudged=bool(paused_at and check is not None and check.unjudged))
+
+
+def _prune(config: TrialConfig, runtime: TrialRuntime, spec: Any, data: DataSplits, budget: Budget,
+           fresh: Callable[[], torch.nn.Module], callbacks: Callable[[ModelMetrics], list[Callback]],
+           on_phase: Callable[[str], None] | None) -> tuple[PruneOutcome, bool]:
+    """The dense network from the cache (trained once per key), then `run_pruning`."""
     model = fresh()
     pretrained, cache_hit = False, False
     cache_key = config.cache_key()
@@ -164,15 +217,6 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
         model.load_state_dict(state)
         pretrained = True
     known = runtime.cache.figures(cache_key) if pretrained and runtime.cache is not None else {}
-    key = trial_key or f"{config.trial}"
-    checks: list[_RungCheck] = []
-
-    def callbacks(static: ModelMetrics) -> list[Callback]:
-        if not runtime.rungs.epochs:
-            return []
-        checks.append(_RungCheck(config, static, runtime, data, key, on_rung))
-        return checks[-1:]
-
     outcome = run_pruning(config.pruner, model, data, sparsity=config.sparsity,
                           hyperparameters=config.hyperparameters, budget=budget, seed=config.seed,
                           device=runtime.device, quiet=runtime.quiet, pretrained=pretrained,
@@ -180,17 +224,44 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
                           dense_accuracy=known.get("test_accuracy"))
     if pretrained and runtime.cache is not None and "test_accuracy" not in known:
         runtime.cache.save_figures(cache_key, {"test_accuracy": outcome.dense["accuracy"]})
-    metrics = _objective_metrics(outcome.metrics)
-    metrics["seconds"] = time.perf_counter() - start
-    artifacts = _save(config, outcome, runtime) if runtime.save_artifacts else {}
-    return TrialResult(config=config, metrics=metrics, dense=outcome.dense, history=outcome.history,
-                       artifacts=artifacts, stopped_at=checks[0].stopped_at if checks else None,
-                       cache_hit=cache_hit)
+    return outcome, cache_hit
+
+
+def _trial_folder(config: TrialConfig, runtime: TrialRuntime) -> Path:
+    name = f"{config.trial:05d}" if config.trial >= 0 else "no-number"  # a hand-written config: not "-0001"
+    return runtime.run_dir.resolve() / "trials" / name  # absolute: valid from any directory
+
+
+def _pause(config: TrialConfig, outcome: PruneOutcome, rung: int, snapshot: tuple[dict[str, Any], dict[str, Any]],
+           runtime: TrialRuntime, key: str) -> str:
+    """Save a paused trial's checkpoint, then record the pause (so no pause names a missing file)."""
+    model_state, state = snapshot
+    paused = PausedRun(masks=outcome.masks, structured=outcome.structured, dense=outcome.dense,
+                       history={k: v for k, v in outcome.history.items() if k != "finetune"},
+                       events=outcome.events, prune_seconds=float(outcome.metrics.get("prune_seconds") or 0.0),
+                       model_state=model_state, fit_state=state)
+    path = atomic_torch_save(paused.to_payload(), _trial_folder(config, runtime) / f"paused_at_{rung}.pt")
+    if runtime.rung_store is not None:
+        runtime.rung_store.pause(runtime.scope or config.study, key, rung, str(path), number=config.trial)
+    return str(path)
+
+
+def load_paused(path: str | Path) -> PausedRun:
+    """A paused trial's checkpoint (`_pause`); one line when it is gone or not one."""
+    if not Path(path).is_file():
+        raise UserError(f"the checkpoint of the paused trial is gone: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  torch raises several kinds for a file that is not its own
+        raise UserError(f"cannot read the paused trial's checkpoint {path}: {first_line(exc)[:160]}") from None
+    try:
+        return PausedRun.from_payload(payload)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def _save(config: TrialConfig, outcome: Any, runtime: TrialRuntime) -> dict[str, str]:
-    name = f"{config.trial:05d}" if config.trial >= 0 else "no-number"  # a hand-written config: not "-0001"
-    folder = runtime.run_dir.resolve() / "trials" / name  # absolute: valid from any directory
+    folder = _trial_folder(config, runtime)
     masks = atomic_torch_save(outcome.masks, folder / "masks.pt")
     if outcome.structured:
         model = save_compact(folder / "model_compact.pt", outcome.model)

@@ -47,6 +47,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from snnprune.errors import UserError, first_line, make_folder
 
+from ._promote import resume_attrs
+
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
            "check_optuna_sqlite", "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact",
            "retried_failures", "sqlite_file", "sqlite_url"]
@@ -100,7 +102,7 @@ class RetryOnce:
     Like Optuna's ``RetryHeartbeatStaleTrialCallback(max_retry=1)`` (its ``failed_trial`` and
     ``retry_history`` system attributes are kept, so its helpers work), but the retry carries
     only ``retry_of`` among user attributes: the dead trial's partial attributes are not facts
-    about the new run.
+    about the new run. A trial that resumed a paused one keeps what it resumes (`resume_attrs`).
     """
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -109,7 +111,7 @@ class RetryOnce:
             return  # a retry that died as well: not retried again
         study.add_trial(optuna.trial.create_trial(
             state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-            user_attrs={"retry_of": trial.number},
+            user_attrs={"retry_of": trial.number, **resume_attrs(trial.user_attrs)},
             system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
                           "retry_history": history}))
 

@@ -64,6 +64,10 @@ class TrialResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     stopped_at: int | None = None  # the rung (fine-tune epoch) where multi-fidelity stopped it
     cache_hit: bool = False
+    #: promote mode: the checkpoint a promotion resumes it from, when it paused at ``stopped_at``
+    paused_checkpoint: str | None = None
+    #: ... and whether it paused because too few trials had reached the rung to judge it
+    paused_unjudged: bool = False
 
     def objective_values(self) -> list[float]:
         return [float(self.metrics[name]) for name in self.config.objectives]
@@ -71,4 +75,5 @@ class TrialResult:
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "metrics": self.metrics, "dense": self.dense,
                 "history": self.history, "artifacts": self.artifacts, "stopped_at": self.stopped_at,
-                "cache_hit": self.cache_hit}
+                "cache_hit": self.cache_hit, "paused_checkpoint": self.paused_checkpoint,
+                "paused_unjudged": self.paused_unjudged}

@@ -24,8 +24,8 @@ import yaml
 from ._common import (check_keys, fail, interval, join, one_line, read_choice, read_float, read_int, read_mapping,
                       read_optional_str, read_str)
 from ._pruners import parse_pruners
-from ._schema import (METRICS, OPS, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources, Rungs,
-                      SearchSpace)
+from ._schema import (METRICS, OPS, RUNG_MODES, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources,
+                      Rungs, SearchSpace)
 
 __all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_budget", "read_data", "read_model",
            "read_objectives", "read_yaml"]
@@ -347,7 +347,7 @@ def _resources(raw: Any, source: str) -> Resources:
 
 def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
     block = {"epochs": raw} if isinstance(raw, list) else read_mapping(raw, source, "rungs")
-    check_keys(block, ("epochs", "dominated_fraction", "min_trials"), source, "rungs")
+    check_keys(block, ("epochs", "dominated_fraction", "min_trials", "mode"), source, "rungs")
     epochs_raw = block.get("epochs")
     epochs_raw = [] if epochs_raw is None else epochs_raw
     if not isinstance(epochs_raw, list):
@@ -367,4 +367,5 @@ def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
         dominated_fraction=read_float(block.get("dominated_fraction", d.dominated_fraction), source,
                                       "rungs.dominated_fraction", low=0.0, high=1.0, low_open=True),
         min_trials=read_int(block.get("min_trials", d.min_trials), source, "rungs.min_trials", low=1),
+        mode=read_choice(block.get("mode", d.mode), RUNG_MODES, source, "rungs.mode", "rung mode"),
     )

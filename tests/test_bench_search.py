@@ -19,8 +19,8 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "search"
-    assert set(figures["ratios"]) == {"hv_tpe_over_random", "mf_epochs_to_95", "cache_hit_over_nocache",
-                                      "workers_2_over_1", "workers_2_over_1_equal_threads",
+    assert set(figures["ratios"]) == {"hv_tpe_over_random", "mf_epochs_to_95", "mf_epochs_to_95_promote",
+                                      "cache_hit_over_nocache", "workers_2_over_1", "workers_2_over_1_equal_threads",
                                       "workers_2_over_1_median_trial"}
     p1 = figures["part1_hv_tpe_vs_random"]
     assert len(p1["per_seed"]) == 1 and len(p1["reference"]) == 2
@@ -29,6 +29,11 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
     # the stopping arm ran more trials than it keeps, and is cut at the no-stop arm's fine-tune epochs
     assert p2["per_seed"][0]["rungs_trials_run"] == 5
     assert p2["per_seed"][0]["rungs"]["finetune_epochs_total"] <= 3 * 3
+    # the promote arm too: its trials that resume a paused one count only their own epochs
+    promote = p2["per_seed"][0]["promote"]
+    assert p2["per_seed"][0]["promote_trials_run"] >= 5 and promote["finetune_epochs_total"] <= 3 * 3
+    assert promote["configurations"] + promote["resumed"] == promote["trials"]
+    assert 0 < p2["promote"]["ratio_epochs_per_trial"] <= 1
     assert p2["oracle_ratio"] is not None and 0 < p2["oracle_ratio"] <= 1
     assert 0 < p2["ratio_epochs_per_trial"] <= 1  # a stopped trial costs fewer epochs, never more
     assert figures["settings"]["rungs_part2"]["dominated_fraction"] == 0.25

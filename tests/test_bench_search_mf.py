@@ -27,6 +27,17 @@ def test_equal_compute_cuts_where_the_budget_runs_out(search):
     assert search.finetune_epochs(rec(None, "FAIL"), 9) == 9  # a failed trial is counted in full
 
 
+def test_a_promotions_trial_counts_only_the_epochs_after_its_rung(search):
+    """Promote mode: trial 0 paused at epoch 1, trial 2 resumed it there and ran to the end (8 more
+    epochs, no pruning again), trial 3 resumed a pause at epoch 3 and paused again at 4."""
+    paused, resumed = rec(None, "PRUNED", 1), {**rec([0.9, 10]), "resume_rung": 1}
+    again = {**rec(None, "PRUNED", 4), "resume_rung": 3}
+    assert [search.finetune_epochs(r, 9) for r in (paused, resumed, again)] == [1, 8, 1]
+    assert [search.trial_epochs(r, 9, 2) for r in (paused, resumed, again)] == [3, 8, 1]
+    # the line of trials 0 and 2 costs what one trial run straight through does
+    assert search.finetune_epochs(paused, 9) + search.finetune_epochs(resumed, 9) == 9
+
+
 def test_smallest_reaching_subset(search):
     frame = ([0.0, 100.0], [1.0, 0.0])  # reference, ideal
     front = [[0.9, 50.0], [0.5, 10.0], [0.95, 90.0]]

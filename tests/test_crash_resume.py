@@ -121,9 +121,15 @@ def _kill(pids: list[int]) -> None:
             pass
 
 
-def _start_and_kill(argv: list[str], env: dict[str, str], storage: str, mark: str, log_path: Path) -> float:
-    """Start the search, kill -9 it and all it started once the study holds a COMPLETE and a
-    RUNNING trial; the moment of the kill."""
+def _complete_and_running(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    states = {t.state for t in trials}
+    return TrialState.COMPLETE in states and TrialState.RUNNING in states
+
+
+def _start_and_kill(argv: list[str], env: dict[str, str], storage: str, mark: str, log_path: Path,
+                    ready=_complete_and_running) -> float:
+    """Start the search, kill -9 it and all it started once ``ready(trials)`` (by default: the
+    study holds a COMPLETE and a RUNNING trial); the moment of the kill."""
     # its own session: the kill takes the search and all it started (Ray's local cluster and its
     # trial workers, which sit in process groups of their own), as closing its terminal would
     with open(log_path, "wb") as log:  # a file, not a pipe nobody drains
@@ -133,13 +139,11 @@ def _start_and_kill(argv: list[str], env: dict[str, str], storage: str, mark: st
         while time.monotonic() < deadline:
             assert proc.poll() is None, "the search ended before it could be killed: " + log_path.read_text()[-2000:]
             study = _load(storage)
-            if study is not None:
-                states = {t.state for t in study.get_trials(deepcopy=False)}
-                if TrialState.COMPLETE in states and TrialState.RUNNING in states:
-                    break
+            if study is not None and ready(study.get_trials(deepcopy=False)):
+                break
             time.sleep(0.2)
         else:
-            pytest.fail("no COMPLETE and RUNNING trial seen within 120 s")
+            pytest.fail(f"{ready.__name__} not seen within 120 s")
         os.killpg(proc.pid, signal.SIGKILL)
         _kill(_session(proc.pid))
         proc.wait(timeout=30)
@@ -235,3 +239,49 @@ def test_kill_minus_9_then_rerun_resumes(tmp_path: Path, kind: str, backend: str
     assert checkpoints
     for path in checkpoints:
         assert read_checkpoint(path)["state_dict"]
+
+
+def _a_resume_running(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    return any(t.state == TrialState.RUNNING and t.user_attrs.get("resumes") is not None for t in trials)
+
+
+@pytest.mark.slow  # about 25 s; in CI the pieces: tests/search/test_promote.py (retries of a resume, verdicts)
+def test_kill_minus_9_while_a_promotion_runs_then_rerun_resumes_it_from_its_checkpoint(tmp_path: Path):
+    """Promote mode: the search is killed while a trial that resumes a paused one runs. The re-run
+    fails it as interrupted and runs its retry, which goes on from the same checkpoint (still
+    there: a checkpoint goes only once its resuming trial is recorded), and the study ends with
+    each configuration once."""
+    from snnprune.search._promote import is_resume
+
+    total = 4
+    # a pause goes on unless every other trial at the rung dominates it: the first trial, paused
+    # with nothing to judge it, is all but sure to be promoted
+    space = {**SPACE, "trials": total, "rungs": {"epochs": [1], "mode": "promote", "min_trials": 1,
+                                                 "dominated_fraction": 1.0},
+             "budget": {**SPACE["budget"], "finetune_epochs": 4}}
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = [sys.executable, "-m", "snnprune", "search", str(space_file), "--storage", storage, "--study", "crash",
+            "--out", str(tmp_path / "runs"), "-q", "--device", "cpu"]
+    mark = uuid.uuid4().hex
+    env = _env(mark)
+    killed_at = _start_and_kill(argv, env, storage, mark, tmp_path / "run.log", ready=_a_resume_running)
+    [dead] = [t for t in _load(storage).get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    assert Path(dead.user_attrs["resume_checkpoint"]).is_file()
+
+    time.sleep(max(0.0, GRACE + 1.0 - (time.monotonic() - killed_at)))  # past the grace period
+    try:
+        again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
+    finally:
+        _kill(_survivors(mark))
+    assert again.returncode == 0, again.stderr[-2000:]
+    trials = _load(storage).get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    assert by_number[dead.number].state == TrialState.FAIL
+    [retry] = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
+    for key in ("resumes", "resume_rung", "resume_checkpoint"):
+        assert retry.user_attrs[key] == dead.user_attrs[key]
+    assert retry.state in (TrialState.COMPLETE, TrialState.PRUNED) and retry.params == dead.params
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert sum(not is_resume(t) for t in trials) == total and _finished(_load(storage)) == total

@@ -16,7 +16,8 @@ __all__: list[str] = []
 
 def _human(summary: dict) -> str:
     again = f", {summary['retried']} interrupted and run again" if summary.get("retried") else ""
-    lines = [f"study {summary['study']}: {summary['complete']} complete, {summary['pruned']} stopped early, "
+    paused = f", {summary['paused']} paused and resumed later" if summary.get("paused") else ""
+    lines = [f"study {summary['study']}: {summary['complete']} complete, {summary['pruned']} stopped early{paused}, "
              f"{summary['failed']} failed{again}  (storage {summary['storage']})"]
     if summary.get("all_failed"):
         lines.append(f"  {summary['all_failed']}")

@@ -8,10 +8,11 @@ from ._checkpoint import (atomic_torch_save, atomic_write_bytes, load_checkpoint
                           save_checkpoint, state_mismatch)
 from ._device import autocast, model_device, resolve_device
 from ._inputs import check_split, whole_count
-from ._loop import Batches, FitResult, evaluate, fit, reset_states
+from ._loop import FIT_STATE_FORMAT, Batches, FitResult, evaluate, fit, fit_state, reset_states
 from ._optim import OPTIMIZERS, SCHEDULES, check_rates, make_optimizer, make_scheduler
 
 __all__ = [
+    "FIT_STATE_FORMAT",
     "TRAINING_REVISION",
     "Batches",
     "Callback",
@@ -29,6 +30,7 @@ __all__ = [
     "check_split",
     "evaluate",
     "fit",
+    "fit_state",
     "load_checkpoint",
     "load_state",
     "make_optimizer",

@@ -33,6 +33,10 @@ class FitContext:
     batch_index: int = 0
     stop: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: The fit's learning-rate schedule and data-order generator: with the optimizer, what a
+    #: paused fit must keep to go on exactly where it stopped (`snnprune.engine.fit_state`).
+    scheduler: Any = None
+    generator: torch.Generator | None = None
 
 
 class Callback:

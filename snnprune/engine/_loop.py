@@ -8,9 +8,10 @@ the loss for NaN/inf, and shows one progress bar per epoch unless ``quiet``.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +31,10 @@ from ._device import autocast, model_device, resolve_device
 from ._inputs import check_split, whole_count
 from ._optim import make_optimizer, make_scheduler
 
-__all__ = ["Batches", "FitResult", "evaluate", "fit", "reset_states"]
+__all__ = ["FIT_STATE_FORMAT", "Batches", "FitResult", "evaluate", "fit", "fit_state", "reset_states"]
+
+#: The ``format`` of `fit_state`'s dict: what `fit(resume=...)` knows how to go on from.
+FIT_STATE_FORMAT = "snnprune-fit-state/1"
 
 
 class Batches(Protocol):
@@ -126,6 +130,7 @@ def fit(
     loss_fn: Callable[[tuple[torch.Tensor, torch.Tensor], nn.Module], torch.Tensor] | None = None,
     quiet: bool = False,
     desc: str = "train",
+    resume: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train`` with cross-entropy on the mean-over-T output.
 
@@ -137,6 +142,10 @@ def fit(
     is then judged with the statistics of its own batches, not a variance of ~1 left over.
     ``loss_fn(batch, model) -> loss`` replaces forward + cross-entropy (NNI's ``training_step``,
     which compressors patch); the output is then not seen and train accuracy is not tracked.
+    ``resume`` is a `fit_state` taken at the end of an epoch of a fit with the same arguments:
+    training goes on from there with the optimizer's moments, the schedule's position and the
+    data order restored, so a fit paused and resumed ends with the weights of one never paused
+    (the search's promotions rely on it). The model must already hold the weights of that moment.
     Raises `TrainingDiverged` when the loss turns NaN or infinite.
     """
     epochs, batch_size, max_steps = _check_fit_args(model, train, val, epochs, batch_size, max_steps, seed)
@@ -150,9 +159,11 @@ def fit(
     total = min(epochs * per_epoch, max_steps or math.inf)
     scheduler = make_scheduler(opt, schedule, int(total))
     cbs = CallbackList(callbacks)
-    ctx = FitContext(model=model, optimizer=opt, device=dev, epochs=epochs, steps_per_epoch=per_epoch,
-                     total_steps=int(total))
     generator = torch.Generator().manual_seed(int(seed))
+    ctx = FitContext(model=model, optimizer=opt, device=dev, epochs=epochs, steps_per_epoch=per_epoch,
+                     total_steps=int(total), scheduler=scheduler, generator=generator)
+    if resume is not None:
+        _restore(ctx, resume)
     result = FitResult(history=ctx.history)
     sj_functional.invalidate_reset_cache(model)
     reset_states(model)
@@ -169,6 +180,49 @@ def fit(
     return result
 
 
+def fit_state(ctx: FitContext) -> dict[str, Any]:
+    """What `fit(resume=...)` needs to go on after the epoch that just ended (call it from
+    ``on_epoch_end``): the optimizer's state, the schedule's position, the data-order generator,
+    the steps taken and the history so far, copied, as tensors and plain values that load with
+    ``torch.load(weights_only=True)``."""
+    if ctx.scheduler is None or ctx.generator is None:
+        raise UserError("fit_state needs the context of a running fit (its scheduler and generator)")
+    return {"format": FIT_STATE_FORMAT, "epoch": ctx.epoch + 1, "epochs": ctx.epochs,
+            "steps_per_epoch": ctx.steps_per_epoch, "step": ctx.step,
+            "optimizer": copy.deepcopy(ctx.optimizer.state_dict()),
+            "scheduler": copy.deepcopy(ctx.scheduler.state_dict()),
+            "generator": ctx.generator.get_state().clone(), "history": copy.deepcopy(ctx.history)}
+
+
+def _restore(ctx: FitContext, state: Mapping[str, Any]) -> None:
+    """Load a `fit_state` into a new fit's context; one line for a state this fit cannot go on from."""
+    if not isinstance(state, Mapping) or state.get("format") != FIT_STATE_FORMAT:
+        raise UserError(f"resume= takes a fit_state ({FIT_STATE_FORMAT}), got {type(state).__name__}")
+    if (state["epochs"], state["steps_per_epoch"]) != (ctx.epochs, ctx.steps_per_epoch):
+        raise UserError(f"cannot resume: the paused fit ran {state['epochs']} epochs of {state['steps_per_epoch']} "
+                        f"batches, this one {ctx.epochs} of {ctx.steps_per_epoch} (other epochs, data or batch size)")
+    if not 1 <= int(state["epoch"]) < ctx.epochs:
+        raise UserError(f"cannot resume after epoch {state['epoch']} of a {ctx.epochs}-epoch fit")
+    scheduler, generator = ctx.scheduler, ctx.generator
+    if scheduler is None or generator is None:
+        raise UserError("resume needs the context of a running fit (its scheduler and generator)")
+    try:
+        ctx.optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        for group in ctx.optimizer.param_groups:  # torch checks the counts, not the shapes
+            for param in group["params"]:
+                for key, value in ctx.optimizer.state.get(param, {}).items():
+                    if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                        raise ValueError(f"{key} of shape {tuple(value.shape)} for a parameter of "
+                                         f"shape {tuple(param.shape)}")
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise UserError(f"cannot resume: the saved optimizer or schedule does not fit this model "
+                        f"({str(exc).splitlines()[0][:160]})") from None
+    ctx.epoch, ctx.step = int(state["epoch"]), int(state["step"])
+    ctx.history.extend(copy.deepcopy(list(state["history"])))
+
+
 def _epochs(model: nn.Module, train: Batches, val: Batches | None, opt: torch.optim.Optimizer,
             scheduler: torch.optim.lr_scheduler.LRScheduler, cbs: Callback, ctx: FitContext, result: FitResult,
             generator: torch.Generator, batch_size: int, dev: torch.device, amp: bool, total: float,
@@ -176,9 +230,10 @@ def _epochs(model: nn.Module, train: Batches, val: Batches | None, opt: torch.op
             loss_fn: Callable[[Any, nn.Module], torch.Tensor] | None) -> float:
     """The epochs of `fit`, each followed by validation and ``on_epoch_end``; returns when they
     started (``perf_counter``)."""
-    fresh = fresh_batchnorms(model)  # trained from scratch: unbias their statistics after epoch 1
+    first = ctx.epoch  # 0, or the epochs a resumed fit already ran
+    fresh = fresh_batchnorms(model) if first == 0 else []  # from scratch: unbias their statistics after epoch 1
     start = time.perf_counter()
-    for epoch in range(ctx.epochs):
+    for epoch in range(first, ctx.epochs):
         ctx.epoch = epoch
         record = _train_epoch(model, train, opt, scheduler, cbs, ctx, generator, batch_size, dev,
                               amp, total, quiet, f"{desc} {epoch + 1}/{ctx.epochs}", loss_fn)

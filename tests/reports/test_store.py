@@ -229,7 +229,8 @@ def test_list_runs_counts_an_interrupted_and_requeued_trial_apart_from_failures(
     row = list_runs(root)[0]
     assert row["states"]["FAIL"] == 2 and row["retried"] == 1
     line = format_runs([row]).splitlines()[1].split()
-    assert line[4:7] == ["1", "1", "1"]  # complete, pruned, failed: the interrupted one is not a failure
+    # complete, pruned, paused, failed: the interrupted one is not a failure
+    assert line[4:8] == ["1", "1", "0", "1"]
     # ... it is counted as rerun, and its retry (queued, WAITING) as running: the row adds up to
     # its 5 trials (the table hid both)
-    assert line[3] == "5" and line[7:9] == ["1", "1"]
+    assert line[3] == "5" and line[8:10] == ["1", "1"]

@@ -145,6 +145,27 @@ def test_cli_ray_search_shows_the_study_bar_and_nothing_of_ray(tmp_path, space_d
     assert "study loud: 2 complete" in run.stdout
 
 
+@pytest.mark.slow  # the searcher's part: test_searcher_queues_promotions_and_ends_the_run_itself; the
+# trainable's resume: tests/search/test_promote_runner.py
+def test_ray_search_in_promote_mode_resumes_paused_trials_in_the_same_study(local_ray, base, tiny_space):
+    """The same promotions as the Optuna backend: the searcher queues them, Tune runs them as
+    trials that resume a checkpoint, and it ends the run itself (its samples are unbounded)."""
+    from snnprune.search._promote import is_resume, promoted_numbers
+
+    space = tiny_space(study="promote", trials=4, rungs={"epochs": [1], "mode": "promote", "min_trials": 1})
+    summary = ray_optimize(space, run_dir=base / "promote", quiet=True)
+    trials = optuna.load_study(study_name="promote", storage=f"sqlite:///{base / 'promote' / 'study.db'}").trials
+    assert sum(not is_resume(t) for t in trials) == 4  # each configuration once
+    assert any(is_resume(t) for t in trials)  # the first trial pauses: nothing judges it at rung 1
+    paused = {t.user_attrs.get("paused_checkpoint"): t for t in trials if t.state == optuna.trial.TrialState.PRUNED}
+    for t in trials:
+        if is_resume(t):
+            assert paused[t.user_attrs["resume_checkpoint"]].params == t.params
+            assert t.user_attrs["config"]["trial"] == t.number  # its own artifacts folder
+    assert summary["paused"] == len(promoted_numbers(trials)) >= 1
+    assert summary["complete"] + summary["pruned"] + summary["paused"] + summary["failed"] == len(trials)
+
+
 # --- the searcher's bookkeeping, without running trials -------------------------------------------
 
 def _searcher(tmp_path, tiny_space, heartbeat=False):
@@ -181,6 +202,47 @@ def test_searcher_tells_pruned_and_failed_with_attributes(tmp_path, tiny_space):
     assert trials[2].user_attrs["fail_reason"] == "UserError: boom"
     assert "without a result" in trials[3].user_attrs["fail_reason"]
     assert all("config" in t.user_attrs for t in trials)
+
+
+def test_searcher_queues_promotions_and_ends_the_run_itself(tmp_path, tiny_space):
+    """Promote mode without running trials: a paused trial the rule lets go on is the next config
+    Tune gets (with the checkpoint to resume), the configurations stop at the total, the searcher
+    waits while a trial runs and says FINISHED once none does; the resumed checkpoint goes once
+    that trial is recorded."""
+    from ray.tune.search import Searcher
+
+    from snnprune.search import RungPolicy, RungStore
+
+    searcher, url = _searcher(tmp_path, tiny_space)
+    store = RungStore(tmp_path / "rungs.db")
+    searcher.promotion = (store, RungPolicy((1,), 0.25, 1, "promote"), ["maximize", "minimize"], "s", 2)
+    checkpoint = tmp_path / "paused_at_1.pt"
+    checkpoint.write_bytes(b"weights")
+
+    first = searcher.suggest("a")  # configuration 1: pauses at rung 1 (nothing judges it yet)
+    assert "snnprune_resume" not in first
+    store.record("s", "0", 1, [0.9, 10.0])
+    store.pause("s", "0", 1, str(checkpoint), number=0)
+    paused = {"attrs": {"stopped_at_rung": 1, "partial_values": [0.9, 10.0], "paused_checkpoint": str(checkpoint)},
+              "outcome": "pruned", "values": [0.9, 10.0]}
+    searcher.on_trial_complete("a", result={PAYLOAD: json.dumps(paused)})
+    second = searcher.suggest("b")  # configuration 2, which goes on past rung 1
+    assert "snnprune_resume" not in second
+    store.record("s", "1", 1, [0.5, 50.0])
+    resume = searcher.suggest("c")  # trial 0 is now judged by trial 1, and not dominated: promoted
+    assert resume["snnprune_resume"] == {"line": 0, "checkpoint": str(checkpoint)}
+    assert resume["snnprune_config"]["trial"] == 2 and resume["gmp.sparsity"] == first["gmp.sparsity"]
+    assert searcher.suggest("d") is None  # both configurations started, two trials run: wait, not FINISHED
+    done = {"attrs": {}, "outcome": "complete", "values": [0.5, 50.0]}
+    searcher.on_trial_complete("b", result={PAYLOAD: json.dumps(done)})
+    assert searcher.suggest("e") is None  # the promotion still runs
+    searcher.on_trial_complete("c", result={PAYLOAD: json.dumps({**done, "values": [0.95, 10.0]})})
+    assert not checkpoint.exists()  # recorded: the checkpoint it resumed from has served
+    assert searcher.suggest("f") == Searcher.FINISHED
+    trials = optuna.load_study(study_name="hook", storage=url).trials
+    State = optuna.trial.TrialState
+    assert [t.state for t in trials] == [State.PRUNED, State.COMPLETE, State.COMPLETE]
+    assert trials[2].user_attrs["resumes"] == 0 and trials[2].params == trials[0].params
 
 
 def test_searcher_fails_the_trials_of_a_dead_driver_and_retries_each_once(tmp_path, tiny_space, monkeypatch):

@@ -97,7 +97,7 @@ def test_a_study_created_again_under_its_name_has_a_new_rung_scope(tmp_path, tin
 def test_a_rerun_after_deleting_the_study_stops_nothing_on_the_old_rung_records(tmp_path, tiny_space):
     """End to end: the same seeded search, run twice with the study deleted in between, stops the
     same trials (before, the second run stopped more: the first run's rung records counted)."""
-    space = tiny_space(trials=3, rungs={"epochs": [1], "min_trials": 2, "dominated_fraction": 0.01})
+    space = tiny_space(trials=3, rungs={"epochs": [1], "min_trials": 2, "dominated_fraction": 0.01, "mode": "stop"})
     first = optimize(space, run_dir=tmp_path, trials=3, quiet=True)
     (tmp_path / "study.db").unlink()
     second = optimize(space, run_dir=tmp_path, trials=3, quiet=True)

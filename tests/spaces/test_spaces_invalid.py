@@ -102,6 +102,7 @@ CASES: list[tuple[str, tuple[Any, ...], Any, str, tuple[str, ...]]] = [
     ("rung-zero", ("rungs", "epochs"), [0], "rungs.epochs[0]", ()),
     ("dominated-fraction-0", ("rungs", "dominated_fraction"), 0.0, "rungs.dominated_fraction", ()),
     ("min-trials-0", ("rungs", "min_trials"), 0, "rungs.min_trials", ()),
+    ("rung-mode-unknown", ("rungs", "mode"), "asha", "rungs.mode", ()),
     ("cpu-negative", ("resources",), {"cpu": -1}, "resources.cpu", ()),
     ("gpu-negative", ("resources",), {"gpu": -0.5}, "resources.gpu", ()),
     ("gpu-too-many", ("resources",), {"gpu": 9}, "resources.gpu", ()),

@@ -194,3 +194,17 @@ def test_numeric_strings_are_read_as_integers_where_one_is_expected(base) -> Non
     assert space.trials == 1000 and space.model.T == 2
     with pytest.raises(UserError, match="trials: must be an integer, got 2.5"):
         parse_space(dict(base, trials="2.5"))
+
+
+def test_rung_mode_round_trips_and_an_older_study_reads_as_stop(base) -> None:
+    from snnprune.search._notes import space_changes
+
+    base["rungs"] = {"epochs": [1]}
+    space = parse_space(base)
+    assert space.rungs.mode == "promote" and parse_space(space.to_dict()) == space  # the default
+    base["rungs"] = {"epochs": [1], "mode": "stop"}
+    stop = parse_space(base)
+    old = stop.to_dict()
+    del old["rungs"]["mode"]  # what a study recorded before rung modes existed
+    assert space_changes(old, stop) == []  # its trials stopped, as "stop" does: nothing changed
+    assert space_changes(old, space) == ["rungs.mode: stop -> promote"]
