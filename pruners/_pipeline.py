@@ -207,8 +207,11 @@ class PausedRun:
     def from_payload(cls, payload: Mapping[str, Any]) -> PausedRun:
         if not isinstance(payload, Mapping) or payload.get("format") != cls.FORMAT:
             raise UserError(f"not a paused run ({cls.FORMAT})")
-        return cls(**{k: payload[k] for k in ("masks", "structured", "dense", "history", "events",
-                                               "prune_seconds", "model_state", "fit_state")})
+        fields = ("masks", "structured", "dense", "history", "events", "prune_seconds", "model_state", "fit_state")
+        missing = [k for k in fields if k not in payload]
+        if missing:
+            raise UserError(f"a paused run without {', '.join(missing)} (damaged)")
+        return cls(**{k: payload[k] for k in fields})
 
 
 def resume_pruning(

@@ -271,3 +271,24 @@ def test_make_sampler_wraps_in_promote_mode_only(tiny_space):
     assert isinstance(make_sampler(tiny_space(rungs={"epochs": [1], "mode": "promote"})), DecidedTrials)
     assert not isinstance(make_sampler(tiny_space(rungs={"epochs": [1], "mode": "stop"})), DecidedTrials)
     assert not isinstance(make_sampler(tiny_space()), DecidedTrials)  # no rungs
+
+
+def test_a_rerun_with_every_configuration_done_still_runs_what_resumes_paused_trials(tmp_path, tiny_space):
+    """A search killed while a promotion was queued, or due, left its configurations all counted:
+    the re-run returned at once ("nothing to run") and the paused trials never went on."""
+    from snnprune.search import open_study
+    from snnprune.search._optuna import resumes_left
+    from snnprune.search._storage import open_storage as storage_of
+
+    space = tiny_space(trials=1, rungs={"epochs": [1], "mode": "promote", "min_trials": 1})
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = open_study(space, url)
+    dist = {"gmp.sparsity": optuna.distributions.FloatDistribution(0.3, 0.9)}
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, params={"gmp.sparsity": 0.5},
+                                              distributions=dist, user_attrs={"paused_checkpoint": "gone.pt"}))
+    assert not resumes_left(study, space, tmp_path)  # paused, nothing due: the search is over
+    study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params={"gmp.sparsity": 0.5},
+                                              distributions=dist, user_attrs={"resumes": 0, "resume_rung": 1,
+                                                                              "resume_checkpoint": "gone.pt"}))
+    again = optuna.load_study(study_name=space.study, storage=storage_of(url, heartbeat=False))
+    assert resumes_left(again, space, tmp_path)

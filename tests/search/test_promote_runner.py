@@ -79,6 +79,9 @@ def test_a_missing_or_foreign_checkpoint_is_one_line(tmp_path, tiny_space, cache
     torch.save({"format": "something else"}, other)
     with pytest.raises(UserError, match="not a paused run"):
         run_trial(config, runtime, resume=other)
+    torch.save({"format": "snnprune-paused-run/1", "masks": {}}, other)
+    with pytest.raises(UserError, match="paused run without structured, dense.*damaged"):
+        run_trial(config, runtime, resume=other)
     other.write_bytes(b"not torch")
     with pytest.raises(UserError, match="cannot read the paused trial's checkpoint"):
         run_trial(config, runtime, resume=other)
