@@ -130,7 +130,9 @@ class Rungs:
     before anything compares them. ``stop`` decides once, when the trial reaches the rung: a
     trial too few can judge goes on to the end, a dominated one ends. Measured side by side
     (`bench/search.py` part 2, same rungs and rule), ``promote`` reached 95 % of the no-stop
-    search's hypervolume with less compute than ``stop`` and ended with at least its front.
+    search's hypervolume with 0.923 / 0.802 of its fine-tune epochs on digits / Fashion-MNIST
+    (``stop``: 0.932 / 0.889) and ended with 1.002x / 1.073x its hypervolume at equal compute
+    (``stop``: 1.002x / 1.004x): never behind, and ahead where accuracy is not saturated.
 
     The default fraction is a quarter: replaying recorded searches (demo space, 9 fine-tune
     epochs, every rung recorded) through the rule, a half stopped 0-4 of 32 trials, so the
