@@ -396,8 +396,11 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     # `worker --trials N` runs N trials in this process, whatever the others run (the shared
     # count stopped two such workers at N in all); otherwise the study's count gates every trial
     gate = [_stop_at(total, deadline, on_wait=bar.waiting, promote=promote)] if trials is None else []
+    def queue_promotion(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        promote()
+
     # without the gate, promotions are still queued after each trial (the gate queues its own)
-    promoted = [] if gate else [lambda _study, _trial: promote()]
+    promoted = [] if gate else [queue_promotion]
     try:
         with InterruptFlag() as flag:
             if gate and not _room(study, total, deadline, on_wait=bar.waiting, promote=promote):

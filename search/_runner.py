@@ -174,7 +174,7 @@ def run_trial(config: TrialConfig, runtime: TrialRuntime, *, trial_key: str | No
         if not runtime.rungs.epochs:
             return []
         checks.append(_RungCheck(config, static, runtime, data, key, on_rung))
-        return checks[-1:]
+        return [checks[-1]]
 
     cache_hit = False
     if resume is not None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from snnprune.search import RungStore, optimize, passes
+from snnprune.search import RungStore, optimize, passes, run_worker
 from snnprune.search._promote import is_resume, promoted_numbers
 from snnprune.search._storage import open_storage
 
@@ -161,6 +161,19 @@ def test_two_workers_in_promote_mode_run_each_configuration_once(tmp_path, space
     _check_lines(trials, 6)
     assert summary["complete"] + summary["pruned"] + summary["paused"] + summary["failed"] == len(trials)
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_a_worker_with_its_own_trial_count_still_queues_promotions(tmp_path, space_dict):
+    """`worker --trials N` runs without the study's count gate, where a search queues its
+    promotions: each of its trials' ends queues the one due, and its next ask runs it."""
+    from snnprune.spaces import parse_space
+
+    journal = tmp_path / "j.log"
+    run_worker(parse_space(_promote_space(space_dict, "n", 4), source="<t>"), str(journal), "n", tmp_path / "n",
+               trials=6, total=4, timeout=None, device="cpu")
+    trials = optuna.load_study(study_name="n", storage=open_storage(str(journal), heartbeat=False)).trials
+    assert len(trials) == 6 and any(is_resume(t) for t in trials)
+    _check_lines(trials, sum(not is_resume(t) for t in trials))
 
 
 def test_the_study_decides_when_a_pause_is_promoted(tmp_path):
