@@ -53,11 +53,10 @@ from optuna.trial import TrialState
 from snnprune.errors import UserError, first_line, make_folder
 from snnprune.spaces import SearchSpace, parse_space
 
+from ._gate import _counted, _finished
 from ._interrupt import USER_INTERRUPT, requeue_interrupted
 from ._notes import check_data, goal_met_note, resume_note, say
 from ._optuna import (
-    _counted,
-    _finished,
     _jsonable,
     as_space,
     check_timeout,

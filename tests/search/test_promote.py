@@ -224,8 +224,8 @@ def test_the_summary_says_what_the_paused_checkpoints_take(tmp_path):
 def test_a_resuming_trial_that_dies_or_is_interrupted_is_retried_as_a_resume(tmp_path):
     """Its retry goes on from the same checkpoint (it was a full re-run of the configuration,
     counted as a second one) and still counts with the configuration it resumes."""
+    from snnprune.search._gate import _counted
     from snnprune.search._interrupt import requeue_interrupted
-    from snnprune.search._optuna import _counted
     from snnprune.search._storage import RetryOnce
 
     study = optuna.create_study(directions=["maximize", "minimize"])
