@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnprune.spaces import Rungs
+from snnprune.spaces import DEFAULT_FRACTIONS, Rungs
 
 __all__ = ["DROP", "QUEUED", "READY", "WAIT", "Pause", "RungStore", "dominates", "passes", "should_stop"]
 
@@ -45,7 +45,7 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 
 def should_stop(partial: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str],
-                *, dominated_fraction: float = Rungs.dominated_fraction,
+                *, dominated_fraction: float = DEFAULT_FRACTIONS["stop"],
                 min_trials: int = Rungs.min_trials) -> bool:
     """The stopping rule on plain numbers (see the module docstring)."""
     if len(others) < max(1, min_trials):
@@ -55,7 +55,7 @@ def should_stop(partial: Sequence[float], others: Sequence[Sequence[float]], dir
 
 
 def passes(vector: Sequence[float], others: Sequence[Sequence[float]], directions: Sequence[str], *,
-           dominated_fraction: float = Rungs.dominated_fraction, min_trials: int = Rungs.min_trials) -> bool:
+           dominated_fraction: float = DEFAULT_FRACTIONS["promote"], min_trials: int = Rungs.min_trials) -> bool:
     """Whether a trial may go on past a rung in ``promote`` mode: enough trials judge it
     (``min_trials``) and the stopping rule does not stop it."""
     return len(others) >= max(1, min_trials) and not should_stop(

@@ -379,8 +379,8 @@ def check_timeout(timeout: float | None) -> None:
         raise UserError(f"--timeout must be a finite number of seconds > 0, got {timeout}")
 
 
-def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None, study: str | None = None,
-             trials: int | None = None, timeout: float | None = None, workers: int = 1,
+def optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None,
+             study: str | None = None, trials: int | None = None, timeout: float | None = None, workers: int = 1,
              device: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) a search until ``trials`` trials have finished; returns `summarize`."""
     space = as_space(space)
@@ -467,7 +467,8 @@ def worker_exit_note(codes: Sequence[int | None]) -> str | None:
         return None
     shown = ", ".join(f"worker {index} " + (f"killed by signal {-code}" if code < 0 else f"exit code {code}")
                       for index, code in bad)
-    return f"{shown}; a trial it was running is failed as interrupted and retried once, by another worker or the next run"
+    return (f"{shown}; a trial it was running is failed as interrupted and retried once, "
+            "by another worker or the next run")
 
 
 def summarize(study: optuna.Study, *, storage: str, run_dir: Path, notes: Sequence[str] = ()) -> dict[str, Any]:

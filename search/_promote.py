@@ -189,6 +189,7 @@ def paused_note(run_dir: str | Path) -> str | None:
     if not files:
         return None
     size = sum(f.stat().st_size for f in files if f.is_file()) / 1e6
-    return (f"{len(files)} paused trial(s) keep a checkpoint ({size:.1f} MB in {Path(run_dir)}/trials/*/paused_at_*.pt) "
+    return (f"{len(files)} paused trial(s) keep a checkpoint "
+            f"({size:.1f} MB in {Path(run_dir)}/trials/*/paused_at_*.pt) "
             "so that a later run with more --trials can still resume them; delete them to free the space "
             "(those trials then stay stopped)")

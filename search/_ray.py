@@ -339,8 +339,9 @@ class _TokenDefaultNote(logging.Filter):
         return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
-def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None, trials: int | None = None,
-                 timeout: float | None = None, address: str | None = None, device: str = "auto",
+def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None,
+                 trials: int | None = None, timeout: float | None = None, address: str | None = None,
+                 device: str = "auto",
                  quiet: bool = False, study: str | None = None,
                  max_concurrent: int | None = None) -> dict[str, Any]:
     """Run (or resume) a search on Ray until ``trials`` trials have finished; returns `summarize`.

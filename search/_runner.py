@@ -15,6 +15,7 @@ paused (`snnprune.engine.fit` restores the optimizer, the schedule and the data 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +49,13 @@ class RungPolicy:
     """Where and how multi-fidelity stopping checks (see `_fidelity`)."""
 
     epochs: tuple[int, ...] = ()
-    dominated_fraction: float = Rungs.dominated_fraction  # the space schema's defaults
+    dominated_fraction: float = math.nan  # the space schema's defaults (nan: the mode's, as `Rungs`)
     min_trials: int = Rungs.min_trials
     mode: str = Rungs.mode
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.dominated_fraction):
+            object.__setattr__(self, "dominated_fraction", Rungs(mode=self.mode).dominated_fraction)
 
 
 @dataclass

@@ -50,8 +50,8 @@ from snnprune.errors import UserError, first_line, make_folder
 from ._promote import resume_attrs
 
 __all__ = ["HEARTBEAT_ENV", "INTERRUPTED", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "RetryOnce",
-           "check_optuna_sqlite", "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage", "redact",
-           "retried_failures", "sqlite_file", "sqlite_url"]
+           "check_optuna_sqlite", "default_storage", "heartbeat_settings", "is_url", "open_rdb", "open_storage",
+           "redact", "retried_failures", "sqlite_file", "sqlite_url"]
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from ._dists import CategoricalDist, Distribution, Fixed, FloatDist, IntDist, parse_distribution
 from ._parse import builtin_spaces, load_space, parse_space
 from ._pruners import check_sample
-from ._schema import (DIRECTIONS, METRICS, RUNG_MODES, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective,
-                      Resources, Rungs, SearchSpace)
+from ._schema import (DEFAULT_FRACTIONS, DIRECTIONS, METRICS, RUNG_MODES, SAMPLERS, Constraint, DataSpec, ModelSpec,
+                      Objective, Resources, Rungs, SearchSpace)
 
 __all__ = [
+    "DEFAULT_FRACTIONS",
     "DIRECTIONS",
     "METRICS",
     "RUNG_MODES",

@@ -24,8 +24,8 @@ import yaml
 from ._common import (check_keys, fail, interval, join, one_line, read_choice, read_float, read_int, read_mapping,
                       read_optional_str, read_str)
 from ._pruners import parse_pruners
-from ._schema import (METRICS, OPS, RUNG_MODES, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective, Resources,
-                      Rungs, SearchSpace)
+from ._schema import (DEFAULT_FRACTIONS, METRICS, OPS, RUNG_MODES, SAMPLERS, Constraint, DataSpec, ModelSpec, Objective,
+                      Resources, Rungs, SearchSpace)
 
 __all__ = ["TOP_KEYS", "builtin_spaces", "load_space", "parse_space", "read_budget", "read_data", "read_model",
            "read_objectives", "read_yaml"]
@@ -362,10 +362,11 @@ def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
             fail(source, key, f"rung at epoch {epoch} must be < budget.finetune_epochs ({finetune_epochs})")
         epochs.append(epoch)
     d = Rungs()
+    mode = read_choice(block.get("mode", d.mode), RUNG_MODES, source, "rungs.mode", "rung mode")
     return Rungs(
         epochs=tuple(epochs),
-        dominated_fraction=read_float(block.get("dominated_fraction", d.dominated_fraction), source,
+        dominated_fraction=read_float(block.get("dominated_fraction", DEFAULT_FRACTIONS[mode]), source,
                                       "rungs.dominated_fraction", low=0.0, high=1.0, low_open=True),
         min_trials=read_int(block.get("min_trials", d.min_trials), source, "rungs.min_trials", low=1),
-        mode=read_choice(block.get("mode", d.mode), RUNG_MODES, source, "rungs.mode", "rung mode"),
+        mode=mode,
     )

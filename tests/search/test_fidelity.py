@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from snnprune.search import RungStore, dominates, should_stop
+from snnprune.search import RungStore, dominates, passes, should_stop
 
 DIRS = ("maximize", "minimize")
 
@@ -41,18 +41,30 @@ def test_rung_store_shares_records(tmp_path):
     assert again.others("s", "1", 1) == [[0.8, 20]]
 
 
-def test_default_fraction_is_a_quarter_everywhere():
-    """The schema, the runner's policy and the plain rule agree on the default (0.25)."""
+def test_default_fraction_is_the_modes_everywhere():
+    """The schema, the runner's policy, the parser and the plain rule agree on each mode's default:
+    a quarter to stop (final), a tenth to pause (a paused trial goes on once the rule lets it)."""
     from snnprune.search._runner import RungPolicy
-    from snnprune.spaces import Rungs, parse_space
+    from snnprune.spaces import DEFAULT_FRACTIONS, Rungs, load_space, parse_space
 
-    assert Rungs().dominated_fraction == RungPolicy().dominated_fraction == 0.25
+    assert DEFAULT_FRACTIONS == {"stop": 0.25, "promote": 0.1}
+    assert Rungs().dominated_fraction == RungPolicy().dominated_fraction == 0.1  # promote is the default mode
+    assert Rungs(mode="stop").dominated_fraction == RungPolicy(mode="stop").dominated_fraction == 0.25
+    assert Rungs(mode="stop", dominated_fraction=0.5).dominated_fraction == 0.5  # given: kept in any mode
+    assert RungPolicy(mode="promote", dominated_fraction=0.3).dominated_fraction == 0.3
     others = [[0.95, 100], [0.5, 10], [0.6, 20], [0.7, 30]]
     # dominated by one of four: stops at the default, not at a half
     assert should_stop([0.8, 150], others, DIRS, min_trials=4)
     assert not should_stop([0.8, 150], others, DIRS, dominated_fraction=0.5, min_trials=4)
-    from snnprune.spaces import load_space
+    # of ten, dominated by two: the stop default (2.5 needed) lets it go on, the promote default does not
+    ten = [[0.95, 100], [0.9, 120]] + [[0.5 - 0.01 * i, 10 + i] for i in range(8)]
+    assert not should_stop([0.8, 150], ten, DIRS, min_trials=4)
+    assert not passes([0.8, 150], ten, DIRS, min_trials=4)
+    assert passes([0.99, 150], ten, DIRS, min_trials=4)
 
     raw = load_space("demo").to_dict()
-    raw["rungs"] = {"epochs": [1]}
-    assert parse_space(raw, source="<test>").rungs.dominated_fraction == 0.25
+    for block, expected in (({"epochs": [1]}, 0.1), ({"epochs": [1], "mode": "stop"}, 0.25),
+                            ({"epochs": [1], "mode": "stop", "dominated_fraction": 0.4}, 0.4)):
+        space = parse_space({**raw, "rungs": block}, source="<test>")
+        assert space.rungs.dominated_fraction == expected
+        assert parse_space(space.to_dict(), source="<test>") == space  # the resolved fraction round-trips

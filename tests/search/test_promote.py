@@ -25,11 +25,12 @@ def _store(tmp_path, records: dict[str, list[float]], rung: int = 1) -> RungStor
     return store
 
 
-def test_passes_needs_enough_judges_and_no_quarter_dominating():
+def test_passes_needs_enough_judges_and_fewer_than_the_fraction_dominating():
     others = [[0.95, 100], [0.5, 10], [0.6, 20], [0.7, 30]]
     assert not passes([0.99, 1], others[:1], DIRS, min_trials=2)  # the best, but too few to judge it yet
     assert passes([0.99, 1], others, DIRS, min_trials=4)
-    assert not passes([0.8, 150], others, DIRS, min_trials=4)  # dominated by one of four = a quarter
+    assert not passes([0.8, 150], others, DIRS, min_trials=4)  # dominated by one of four (the default: a tenth)
+    assert passes([0.8, 150], others, DIRS, min_trials=4, dominated_fraction=0.3)  # one is under 0.3 of four
 
 
 def test_promote_one_takes_the_highest_rung_then_the_oldest_and_never_twice(tmp_path):

@@ -207,4 +207,5 @@ def test_rung_mode_round_trips_and_an_older_study_reads_as_stop(base) -> None:
     old = stop.to_dict()
     del old["rungs"]["mode"]  # what a study recorded before rung modes existed
     assert space_changes(old, stop) == []  # its trials stopped, as "stop" does: nothing changed
-    assert space_changes(old, space) == ["rungs.mode: stop -> promote"]
+    # each mode has its own default fraction, so the note names both
+    assert space_changes(old, space) == ["rungs.dominated_fraction: 0.25 -> 0.1", "rungs.mode: stop -> promote"]
