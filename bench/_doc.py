@@ -95,7 +95,7 @@ def _performance(results: Results) -> list[str]:
             _met(r.get("hv_tpe_over_random"), 1.10, below=False), "search-quality")
         row("compute (fine-tune epochs) to 95 % of the final hypervolume, multi-fidelity / none",
             _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-quality")
-        _promote_row(row, r, "the same with `rungs.mode: promote` (paused trials resumed, as ASHA)", "search-quality")
+        _promote_row(row, sq, "the same with `rungs.mode: promote` (paused trials resumed, as ASHA)", "search-quality")
         p2 = sq.get("part2_multifidelity") or {}
         if p2.get("oracle_ratio") is not None:
             row("the same for an oracle that knows every trial's outcome (floor of any rule stopping at the "
@@ -106,7 +106,7 @@ def _performance(results: Results) -> list[str]:
         row("the same on Fashion-MNIST (unsaturated validation accuracy), multi-fidelity / none",
             _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True),
             "search-mf-fashion")
-        _promote_row(row, r, "the same on Fashion-MNIST, `promote`", "search-mf-fashion")
+        _promote_row(row, mf, "the same on Fashion-MNIST, `promote`", "search-mf-fashion")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, Fashion-MNIST", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-fashion")
@@ -116,7 +116,7 @@ def _performance(results: Results) -> list[str]:
         row(f"the same on the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials), "
             "multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
             _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
-        _promote_row(row, r, "the same on the every-method space, `promote`", "search-mf-compare")
+        _promote_row(row, mc, "the same on the every-method space, `promote`", "search-mf-compare")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, every-method space", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-compare")
@@ -150,11 +150,20 @@ def _performance(results: Results) -> list[str]:
     return out
 
 
-def _promote_row(row: Any, ratios: dict[str, Any], what: str, name: str) -> None:
-    """The promote arm's row, where the stored result has one (results from before it have not)."""
-    value = ratios.get("mf_epochs_to_95_promote")
-    if value is not None:
-        row(what, _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
+def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None:
+    """The promote arm's row, where the stored result has one (results from before it have not),
+    with the fraction it ran at, and beside it the same ratio with every trial's pruning epochs
+    counted in and in trial seconds: the rungs cut fine-tuning only."""
+    value = result.get("ratios", {}).get("mf_epochs_to_95_promote")
+    if value is None:
+        return
+    settings = result.get("settings", {})
+    fraction = (settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("dominated_fraction")
+    row(f"{what}, fraction {fraction}", _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
+    promote = (result.get("part2_multifidelity") or {}).get("promote") or {}
+    if promote.get("ratio_trial_epochs") is not None:
+        row("the same, `promote`, with pruning epochs counted in / in trial seconds",
+            f"{_f(promote['ratio_trial_epochs'])} / {_f(promote.get('ratio_seconds'))}", "context", "context", name)
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
@@ -196,6 +205,8 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
     if not p2 or not p2.get("per_seed"):
         return []
     seeds = p2["per_seed"]
+    if not all("rungs" in p for p in seeds):  # a run without the stop arm (--arms promote): no page text
+        return []
     stopped = sum(p["rungs"]["pruned"] for p in seeds)
     trials = sum(p["rungs"]["trials"] for p in seeds)
     ft = settings.get("finetune_epochs_part2")
@@ -234,12 +245,15 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
         ran = sum(p["promote"]["trials"] for p in seeds)
         resumed = sum(p["promote"]["resumed"] for p in seeds)
         configurations = sum(p["promote"]["configurations"] for p in seeds)
-        text += (f" In promote mode (`rungs.mode: promote`, same rungs and rule) a trial that the rule stops, or "
+        fraction = (settings.get("promote_rungs_part2") or block).get("dominated_fraction")
+        text += (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction}) a "
+                 f"trial that the rule stops, or "
                  f"that too few trials judge yet, pauses and goes on when the rule allows: within the same "
                  f"compute the arm ran {configurations} configurations in {ran} trials, {resumed} of them resuming "
                  f"a paused one, a trial cost {_f(promote.get('ratio_epochs_per_trial'), '.2f')} of the no-stop "
                  f"arm's fine-tune epochs on average, reaching 95 % took {_f(promote.get('ratio'))} of the "
-                 f"no-stop compute ({_f(promote.get('ratio_trial_epochs'))} with pruning epochs counted in), and it "
+                 f"no-stop compute ({_f(promote.get('ratio_trial_epochs'))} with pruning epochs counted in, "
+                 f"{_f(promote.get('ratio_seconds'))} in trial seconds), and it "
                  f"ended with {_f(promote.get('ratio_final_hv'))}x the no-stop arm's final hypervolume.")
     return [text, ""]
 
@@ -284,7 +298,8 @@ def _fidelity(results: Results) -> list[str]:
         out += ["### Regeneration by criticality vs gradient vs random (95 %, seed 0)", "",
                 "| r | criticality | gradient | random | best |", "|---|---|---|---|---|"]
         for ratio in s["regen_ratios"]:
-            cells = [f"{100 * g['table'][f'{how}|{ratio}']['mean']:.2f}" for how in ("criticality", "gradient", "random")]
+            cells = [f"{100 * g['table'][f'{how}|{ratio}']['mean']:.2f}"
+                     for how in ("criticality", "gradient", "random")]
             out.append(f"| {ratio} | {' | '.join(cells)} | {g['best'][str(ratio)]} |")
         out += ["", f"Claim: regeneration by criticality beats gradient and random for r in 0.1-0.6. Here: "
                 f"**{g['verdict']}** (one seed per cell).", ""]

@@ -127,7 +127,8 @@ def plan(s: Settings, sections: list[str]) -> dict[str, list[tuple[dict[str, Any
     if "regen" in rows:
         for r in s.regen_ratios:
             for how in ("criticality", "gradient", "random"):
-                rows["regen"].append(({"regen": how, "r": r, "sparsity": high}, crit(high, 0, regen=how, regen_ratio=r)))
+                rows["regen"].append(({"regen": how, "r": r, "sparsity": high},
+                                      crit(high, 0, regen=how, regen_ratio=r)))
     if "aggregation" in rows:
         for agg in ("max", "mean"):
             for seed in seeds:

@@ -10,12 +10,15 @@ context only):
    the union of all the part's points (`default_reference`), normalised to the unit box.
    Figure: mean HV of TPE / mean HV of random (target >= 1.10), and per seed.
 2. Multi-fidelity compute saving: the same TPE search with rungs (default: fine-tune epochs 1 and
-   3 of 9, stop when dominated by a quarter of the trials seen at the rung, once 3 have) against
-   none, on ``--mf-seeds`` seeds (default 2), in both rung modes side by side: ``stop`` (arm
-   "rungs": decide once, at the rung) and ``promote`` (arm "promote": pause, go on when the rule
-   allows, ASHA's promotions). Equal compute, not equal trials: each rung arm
-   may run ``--mf-extra`` (1.5) times the trials and is cut where its fine-tune epochs reach the
-   no-stop arm's total, so the epochs it saves buy it more trials, as they would a user. A
+   3 of 9, once 3 trials have reached the rung) against none, on ``--mf-seeds`` seeds (default
+   2), in both rung modes side by side, each with its mode's default dominated fraction
+   (`DEFAULT_FRACTIONS`): ``stop`` (arm "rungs": decide once, at the rung; stop when dominated
+   by a quarter of the trials seen there, ``--rung-fraction``) and ``promote`` (arm "promote":
+   pause, go on when the rule allows, ASHA's promotions; a tenth, ``--promote-fraction``).
+   Equal compute, not equal trials: the stop arm may run ``--mf-extra`` (1.5) times the trials,
+   the promote arm ``--mf-extra-promote`` (2.5: its trials cost less), and each is cut where
+   its fine-tune epochs reach the no-stop arm's total, so the epochs it saves buy it more
+   trials, as they would a user. A
    promotion's trial counts only the epochs it runs after the rung it resumes from.
    Compute = fine-tune epochs actually run (a stopped trial ran its rung's epochs; the rungs
    act on nothing else); the same with every trial's pruning epochs added, and trial seconds, as
@@ -47,11 +50,12 @@ Parts 1, 2 and 4 share one dense cache, warmed before they start, so they measur
 and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread processes
 (their figures do not depend on time); parts 3 and 4 run alone, after them.
 
-Defaults: about 20 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
+Defaults: about 25 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 
     python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--finetune-epochs 9] [--rungs 1,3]
-                           [--rung-fraction 0.25] [--mf-data digits|fashion-mnist] [--mf-space demo|compare]
-                           [--parts 1,2,3,4]
+                           [--rung-fraction 0.25] [--promote-fraction 0.1] [--mf-data digits|fashion-mnist]
+                           [--mf-space demo|compare] [--mf-extra 1.5] [--mf-extra-promote 2.5]
+                           [--arms stop,promote] [--parts 1,2,3,4]
                            [--out DIR] [--quick]
 """
 
@@ -87,6 +91,7 @@ from _spaces import MF_DATA, MF_SPACES, base_space, make_space, mf_space
 from _common import finish, machine
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
 from snnprune.search._optuna import quiet_optuna, trial_config
+from snnprune.spaces import DEFAULT_FRACTIONS
 
 PRUNER_CONFIGS = [  # part 3: fixed configs, one per pruner of the space, cycled
     ("gmp", 0.8, {}),
@@ -178,29 +183,41 @@ def part1(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
 
 # --------------------------------------------------------------------------- part 2
 
+#: Part 2's arms with rungs, each measured against the no-stop arm "none" (see the docstring).
+RUNG_ARMS = ("rungs", "promote")
+#: ``--arms`` names -> part 2's arm names (the stop arm kept its first name, "rungs").
+ARM_NAMES = {"stop": "rungs", "promote": "promote"}
+
+
 def part2_jobs(raw: dict[str, Any], root: Path, seeds: list[int], trials: int, finetune: int,
-               rungs: dict[str, Any], extra: float) -> list[dict[str, Any]]:
+               rungs: dict[str, Any], extra: float, promote_rungs: dict[str, Any] | None = None,
+               promote_extra: float | None = None, rung_arms: tuple[str, ...] = RUNG_ARMS) -> list[dict[str, Any]]:
+    """Part 2's studies: per seed the stop arm ("rungs", ``rungs``), the promote arm (``promote_rungs``:
+    the same rungs with their own fraction) and the no-stop arm; each rung arm may run ``extra``
+    (promote: ``promote_extra``) times the trials, cut at equal compute afterwards. ``rung_arms``:
+    the rung arms to run (default both); the no-stop arm always runs."""
     budget = {**raw["budget"], "finetune_epochs": finetune}
+    promote_rungs = promote_rungs or rungs
+    promote_extra = promote_extra or extra
     jobs = []
     for seed in seeds:
         for arm, block, count in (("rungs", {**rungs, "mode": "stop"}, math.ceil(extra * trials)),
-                                  ("promote", {**rungs, "mode": "promote"}, math.ceil(extra * trials)),
+                                  ("promote", {**promote_rungs, "mode": "promote"}, math.ceil(promote_extra * trials)),
                                   ("none", {"epochs": []}, trials)):
+            if arm != "none" and arm not in rung_arms:
+                continue
             # the same space (trials included: it sets TPE's start-up) for both arms; only the count run differs
             jobs.append(study_job(f"p2-{arm}-s{seed}", {**raw, "budget": budget, "rungs": block, "sampler": "tpe",
                                                         "seed": seed, "trials": trials}, root, run_trials=count))
     return jobs
 
 
-#: Part 2's arms with rungs, each measured against the no-stop arm "none" (see the docstring).
-RUNG_ARMS = ("rungs", "promote")
-
 RATIO_KEYS = ("epochs_to_95_of_none_final", "trial_epochs_to_95_of_none_final", "seconds_to_95_of_none_final",
               "epochs_to_95_of_own_final", "seconds_to_95_of_own_final")
 
 
 def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list[int],
-          finetune: int, rung: int, prune_epochs: int) -> dict[str, Any]:
+          finetune: int, rung: int, prune_epochs: int, rung_arms: tuple[str, ...] = RUNG_ARMS) -> dict[str, Any]:
     """Per seed, every arm scored in ONE frame; pooled ratios of each rung arm against "none"
     (the stop arm's at the top level, as before the promote arm existed; the promote arm's under
     "promote")."""
@@ -208,10 +225,10 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
     for s in seeds:
         none = results[f"p2-none-s{s}"]["trials"]
         spent_none = sum(finetune_epochs(r, finetune) for r in none)
-        ran = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in RUNG_ARMS}
-        arms = {**{arm: equal_compute(ran[arm], finetune, spent_none) for arm in RUNG_ARMS}, "none": none}
+        ran = {arm: results[f"p2-{arm}-s{s}"]["trials"] for arm in rung_arms}
+        arms = {**{arm: equal_compute(ran[arm], finetune, spent_none) for arm in rung_arms}, "none": none}
         frame = frame_of([p for r in arms.values() for p in complete_points(r)], directions)
-        row: dict[str, Any] = {"seed": s, **{f"{arm}_trials_run": len(ran[arm]) for arm in RUNG_ARMS}}
+        row: dict[str, Any] = {"seed": s, **{f"{arm}_trials_run": len(ran[arm]) for arm in rung_arms}}
         curves = {arm: hv_curve(r, frame, directions) for arm, r in arms.items()}
         target_common = 0.95 * curves["none"][-1]
         for arm, recs in arms.items():
@@ -230,7 +247,7 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
                         "seconds_to_95_of_none_final": to_reach(curves[arm], secs, target_common),
                         "epochs_to_95_of_own_final": to_reach(curves[arm], epochs, own),
                         "seconds_to_95_of_own_final": to_reach(curves[arm], secs, own)}
-        for arm in RUNG_ARMS:
+        for arm in rung_arms:
             prefix = "" if arm == "rungs" else f"{arm}_"
             for key in RATIO_KEYS:
                 a, b = row[arm][key], row["none"][key]
@@ -244,7 +261,7 @@ def part2(results: dict[str, dict[str, Any]], directions: list[str], seeds: list
     oracle = [p["oracle_epochs_to_95"] for p in per_seed]
     reach_none = [p["none"]["epochs_to_95_of_none_final"] for p in per_seed]
     out: dict[str, Any] = {"per_seed": per_seed}
-    for arm in RUNG_ARMS:
+    for arm in rung_arms:
         figures = _pooled(per_seed, arm)
         if arm == "rungs":
             out.update(figures)
@@ -371,13 +388,20 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=int, default=None, help="part 2's fine-tune epochs (9; --quick 3)")
     parser.add_argument("--rungs", default=None, help="part 2's rung epochs, comma-separated (1,3; --quick 1)")
     parser.add_argument("--rung-min-trials", type=int, default=3)
-    parser.add_argument("--rung-fraction", type=float, default=0.25)
+    parser.add_argument("--rung-fraction", type=float, default=DEFAULT_FRACTIONS["stop"],
+                        help="the stop arm's dominated fraction (default: the stop mode's default)")
+    parser.add_argument("--promote-fraction", type=float, default=DEFAULT_FRACTIONS["promote"],
+                        help="the promote arm's dominated fraction (default: the promote mode's default)")
     parser.add_argument("--mf-data", choices=sorted(MF_DATA), default="digits",
                         help="part 2's data set (default digits, the demo's; see MF_DATA)")
     parser.add_argument("--mf-space", choices=MF_SPACES, default="demo",
                         help="part 2's space (default demo; compare: every method, see MF_SPACES)")
     parser.add_argument("--mf-extra", type=float, default=1.5,
-                        help="part 2: trials of the stopping arm, as a multiple of --trials (cut at equal compute)")
+                        help="part 2: trials of the stop arm, as a multiple of --trials (cut at equal compute)")
+    parser.add_argument("--arms", default="stop,promote",
+                        help="part 2's rung arms, comma-separated from stop, promote (the no-stop arm always runs)")
+    parser.add_argument("--mf-extra-promote", type=float, default=2.5,
+                        help="part 2: the same for the promote arm, whose trials cost less (cut at equal compute)")
     parser.add_argument("--cache-configs", type=int, default=3, help="part 3: configs timed each way")
     parser.add_argument("--processes", type=int, default=2, help="parts 1-2: studies run at once")
     parser.add_argument("--out", default=None, help="folder for every run (default: a new temp dir)")
@@ -397,18 +421,25 @@ def main() -> None:
     finetune = args.finetune_epochs or (3 if args.quick else 9)
     rung_epochs = [int(e) for e in (args.rungs or ("1" if args.quick else "1,3")).split(",") if e.strip()]
     rungs = {"epochs": rung_epochs, "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction}
+    promote_rungs = {**rungs, "dominated_fraction": args.promote_fraction}
+    picked = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if not picked or any(a not in ARM_NAMES for a in picked):
+        parser.error(f"--arms takes a comma-separated choice of {', '.join(ARM_NAMES)}, got {args.arms!r}")
+    rung_arms = tuple(ARM_NAMES[a] for a in ARM_NAMES if a in picked)
     load_start = os.getloadavg()
     started = time.perf_counter()
     figures: dict[str, Any] = {"bench": "search"}
 
     jobs = (part1_jobs(raw, search_root, seeds, trials) if 1 in parts else []) + \
-        (part2_jobs(mf_raw, search_root, mf_seeds, trials, finetune, rungs, args.mf_extra) if 2 in parts else [])
+        (part2_jobs(mf_raw, search_root, mf_seeds, trials, finetune, rungs, args.mf_extra, promote_rungs,
+                    args.mf_extra_promote, rung_arms) if 2 in parts else [])
     warm_seeds = sorted(set(seeds if 1 in parts else []) | set(mf_seeds if 2 in parts and mf_raw is raw else [])
                         | ({seeds[0]} if 4 in parts else set()))
     warm_jobs = [{"kind": "warm", "name": f"warm-s{s}", "space": {**raw, "seed": s},
                   "run_dir": str(search_root / f"warm-s{s}")} for s in warm_seeds]
     if 2 in parts and mf_raw is not raw:
-        warm_jobs += [{"kind": "warm", "name": f"warm-{args.mf_space}-{args.mf_data}-s{s}", "space": {**mf_raw, "seed": s},
+        warm_jobs += [{"kind": "warm", "name": f"warm-{args.mf_space}-{args.mf_data}-s{s}",
+                       "space": {**mf_raw, "seed": s},
                        "run_dir": str(search_root / f"warm-{args.mf_space}-{args.mf_data}-s{s}")} for s in mf_seeds]
     warm, results = run_pool(warm_jobs, jobs, args.processes)
     figures["seconds_warm_and_parts_1_2"] = time.perf_counter() - started
@@ -423,13 +454,14 @@ def main() -> None:
                   f"{p['hv_random']:.4f} ({p['complete_random']})  ratio {_fmt(p['ratio'])}")
         print(f"   mean ratio tpe / random                     {_fmt(p1['ratio'])}   (target >= 1.10)")
     if 2 in parts:
-        p2 = part2(results, directions, mf_seeds, finetune, rung_epochs[0], mf_raw["budget"]["prune_epochs"])
+        p2 = part2(results, directions, mf_seeds, finetune, rung_epochs[0], mf_raw["budget"]["prune_epochs"],
+                   rung_arms)
         figures["part2_multifidelity"] = p2
-        print(f"2. multi-fidelity, {args.mf_space} space on {args.mf_data}: rungs {rungs}, fine-tune {finetune} epochs, {trials} trials "
-              f"without stopping, "
+        print(f"2. multi-fidelity, {args.mf_space} space on {args.mf_data}: rungs {rungs} (promote: fraction "
+              f"{args.promote_fraction}), fine-tune {finetune} epochs, {trials} trials without stopping, "
               f"with stopping cut at equal fine-tune epochs, {len(mf_seeds)} seed(s)")
         for p in p2["per_seed"]:
-            for arm in ("rungs", "promote", "none"):
+            for arm in (*rung_arms, "none"):
                 a = p[arm]
                 print(f"   seed {p['seed']} {arm:7s}: {a['trials']} trials ({a['configurations']} configurations, "
                       f"{a['resumed']} resumed), stopped or paused {a['pruned']}, final HV "
@@ -444,7 +476,7 @@ def main() -> None:
                            ("the same, each run's own final HV", "ratio_own_final"),
                            ("fine-tune epochs per trial", "ratio_epochs_per_trial"),
                            ("final HV at equal compute", "ratio_final_hv")):
-            print(f"   {label:45s} {_fmt(p2[key]):>11s}   {_fmt(p2['promote'][key]):>7s}"
+            print(f"   {label:45s} {_fmt(p2.get(key)):>11s}   {_fmt((p2.get('promote') or {}).get(key)):>7s}"
                   + ("   (target <= 0.5)" if key == "ratio" else ""))
         print(f"   oracle floor (any rule stopping at epoch {rung_epochs[0]}) / none       {_fmt(p2['oracle_ratio'])}")
     if 3 in parts:
@@ -468,11 +500,15 @@ def main() -> None:
         print(f"   ratio 2 workers / 1, 1 thread per worker     {p4['ratio_equal_threads']:.3f}")
         print(f"   same from median trial seconds (no start-up) {p4['ratio_median_trial']:.3f}")
 
-    figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts), "quick": args.quick,
-                           "space": "tiny digits (quick)" if args.quick else "demo", "rungs_part2": rungs, "mf_data": args.mf_data,
+    figures["settings"] = {"trials": trials, "seeds": seeds, "mf_seeds": mf_seeds, "parts": sorted(parts),
+                           "quick": args.quick,
+                           "space": "tiny digits (quick)" if args.quick else "demo", "rungs_part2": rungs,
+                           "promote_rungs_part2": promote_rungs, "arms_part2": list(rung_arms),
+                           "mf_data": args.mf_data,
                            "mf_space_name": args.mf_space,
                            "mf_space": {k: mf_raw[k] for k in ("data", "model", "budget")},
-                           "finetune_epochs_part2": finetune, "mf_extra": args.mf_extra, "cache_configs": configs,
+                           "finetune_epochs_part2": finetune, "mf_extra": args.mf_extra,
+                           "mf_extra_promote": args.mf_extra_promote, "cache_configs": configs,
                            "processes": args.processes, "out": str(root)}
     figures["seconds_total"] = time.perf_counter() - started
     figures["loadavg_start"], figures["loadavg_end"] = list(load_start), list(os.getloadavg())

@@ -37,6 +37,7 @@ def test_search_bench_quick_prints_every_figure(tmp_path):
     assert p2["oracle_ratio"] is not None and 0 < p2["oracle_ratio"] <= 1
     assert 0 < p2["ratio_epochs_per_trial"] <= 1  # a stopped trial costs fewer epochs, never more
     assert figures["settings"]["rungs_part2"]["dominated_fraction"] == 0.25
+    assert figures["settings"]["promote_rungs_part2"]["dominated_fraction"] == 0.1  # each arm its mode's default
     p3 = figures["part3_cache"]
     assert p3["mean_hit"] > 0 and p3["mean_nocache"] > 0
     assert p3["epoch_bound"] == pytest.approx(3 / (1 + 3))  # quick budget: pre-train 1, prune 1 + fine-tune 2

@@ -91,3 +91,56 @@ def test_mf_space_compare_is_the_every_method_space_with_rungs_off(bench_module)
     # the compare space on Fashion-MNIST: its data and model swapped, its pruners kept
     fm = bench.mf_space(raw, "fashion-mnist", quick=False, space="compare")
     assert fm["data"]["name"] == "fashion-mnist" and fm["pruners"] == cmp["pruners"]
+
+
+def test_part2_runs_only_the_rung_arms_asked_for(bench_module, tmp_path):
+    """``--arms promote``: the promote arm (its own fraction and trial allowance) and the no-stop arm,
+    scored as in a full run, with no stop-arm figures made up."""
+    bench = bench_module("search")
+    raw = bench.base_space(quick=True)
+    stop_rungs = {"epochs": [1], "min_trials": 3, "dominated_fraction": 0.25}
+    promote_rungs = {**stop_rungs, "dominated_fraction": 0.1}
+    jobs = bench.part2_jobs(raw, tmp_path, [0], 4, 3, stop_rungs, 1.5, promote_rungs, 2.5, ("promote",))
+    assert [j["name"] for j in jobs] == ["p2-promote-s0", "p2-none-s0"]
+    promote, none = jobs
+    assert promote["space"]["rungs"] == {**promote_rungs, "mode": "promote"} and promote["run_trials"] == 10
+    assert none["space"]["rungs"] == {"epochs": []} and none["run_trials"] == 4
+    both = bench.part2_jobs(raw, tmp_path, [0], 4, 3, stop_rungs, 1.5, promote_rungs, 2.5)
+    assert [j["name"] for j in both] == ["p2-rungs-s0", "p2-promote-s0", "p2-none-s0"]
+    assert both[0]["space"]["rungs"]["dominated_fraction"] == 0.25 and both[0]["run_trials"] == 6
+
+    def rec(values, state="COMPLETE", stopped=None, resume=None):
+        return {"values": values, "state": state, "stopped_at": stopped, "resume_rung": resume, "seconds": 1.0}
+
+    results = {"p2-none-s0": {"trials": [rec([0.5, 50.0]), rec([0.9, 40.0]), rec([0.6, 90.0])]},
+               "p2-promote-s0": {"trials": [rec(None, "PRUNED", 1), rec([0.9, 40.0]), rec([0.95, 45.0], resume=1)]}}
+    p2 = bench.part2(results, ["maximize", "minimize"], [0], 3, 1, 1, ("promote",))
+    assert "ratio" not in p2 and "rungs" not in p2["per_seed"][0]
+    row = p2["per_seed"][0]
+    # none reaches 95 % of its final hypervolume with its second trial (6 epochs); promote with 1 + 3
+    assert row["none"]["epochs_to_95_of_none_final"] == 6 and row["promote"]["epochs_to_95_of_none_final"] == 4
+    assert p2["promote"]["ratio"] == pytest.approx(4 / 6)
+
+
+def test_the_page_names_each_promote_rows_fraction_and_its_cost_with_pruning(bench_module):
+    """A promote row says the fraction it ran at (results of the old default say 0.25), and the
+    row under it gives the same ratio with pruning epochs counted in and in trial seconds."""
+    doc = bench_module("_doc")
+    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
+
+    def record(name, settings, promote):
+        result = {"bench": "search", "machine": machine, "settings": settings,
+                  "ratios": {"mf_epochs_to_95": 0.87, "mf_epochs_to_95_promote": promote["ratio"]},
+                  "part2_multifidelity": {"promote": promote}}
+        return {"name": name, "command": "python bench/search.py", "date": "2026-12-07T04:00", "seconds": 1.0,
+                "result": result, "output": ""}
+
+    new = record("search-mf-compare", {"trials": 32, "rungs_part2": {"dominated_fraction": 0.25},
+                                       "promote_rungs_part2": {"dominated_fraction": 0.1}},
+                 {"ratio": 0.492, "ratio_trial_epochs": 0.695, "ratio_seconds": 0.898})
+    old = record("search-mf-fashion", {"rungs_part2": {"dominated_fraction": 0.25}},
+                 {"ratio": 0.802, "ratio_trial_epochs": 0.877, "ratio_seconds": 0.932})
+    page = doc.render({"search-mf-compare": new, "search-mf-fashion": old})
+    assert "| the same on the every-method space, `promote`, fraction 0.1 | 0.492 | ≤ 0.5 | met |" in page
+    assert "| the same on Fashion-MNIST, `promote`, fraction 0.25 | 0.802 | ≤ 0.5 | **missed** |" in page
+    assert "| the same, `promote`, with pruning epochs counted in / in trial seconds | 0.695 / 0.898 | context" in page
