@@ -157,13 +157,17 @@ def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None
     value = result.get("ratios", {}).get("mf_epochs_to_95_promote")
     if value is None:
         return
-    settings = result.get("settings", {})
-    fraction = (settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("dominated_fraction")
+    fraction = _promote_fraction(result.get("settings", {}))
     row(f"{what}, fraction {fraction}", _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
     promote = (result.get("part2_multifidelity") or {}).get("promote") or {}
     if promote.get("ratio_trial_epochs") is not None:
         row("the same, `promote`, with pruning epochs counted in / in trial seconds",
             f"{_f(promote['ratio_trial_epochs'])} / {_f(promote.get('ratio_seconds'))}", "context", "context", name)
+
+
+def _promote_fraction(settings: dict[str, Any]) -> Any:
+    """The promote arm's dominated fraction; results from before it had its own ran at the stop arm's."""
+    return (settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("dominated_fraction")
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
@@ -245,7 +249,7 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
         ran = sum(p["promote"]["trials"] for p in seeds)
         resumed = sum(p["promote"]["resumed"] for p in seeds)
         configurations = sum(p["promote"]["configurations"] for p in seeds)
-        fraction = (settings.get("promote_rungs_part2") or block).get("dominated_fraction")
+        fraction = _promote_fraction(settings)
         text += (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction}) a "
                  f"trial that the rule stops, or "
                  f"that too few trials judge yet, pauses and goes on when the rule allows: within the same "

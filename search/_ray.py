@@ -341,8 +341,7 @@ class _TokenDefaultNote(logging.Filter):
 
 def ray_optimize(space: SearchSpace | str | os.PathLike[str], *, run_dir: Path, storage: str | None = None,
                  trials: int | None = None, timeout: float | None = None, address: str | None = None,
-                 device: str = "auto",
-                 quiet: bool = False, study: str | None = None,
+                 device: str = "auto", quiet: bool = False, study: str | None = None,
                  max_concurrent: int | None = None) -> dict[str, Any]:
     """Run (or resume) a search on Ray until ``trials`` trials have finished; returns `summarize`.
 
