@@ -31,7 +31,7 @@ test: install
 test-all: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Every bench in bench/, one after another, then docs/benchmarks.md (about 205 minutes on 2 free cores: 46 for the fidelity suite, 25 for search-quality, 70 for search-mf-fashion, 56 for search-mf-compare).
+# Every bench in bench/, one after another, then docs/benchmarks.md (about 210 minutes on 2 free cores: 46 for the fidelity suite, 25 for search-quality, 57 for search-mf-fashion, 74 for search-mf-compare).
 # One bench and the page: make bench BENCH_ARGS="--only NAME"
 bench: install
 	@bash bench/ensure_fashion_mnist.sh

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from run import _command  # the command each bench runs, from its one table (run.BENCHES)
+
 Results = dict[str, dict[str, Any]]
 
 
@@ -103,20 +105,23 @@ def _performance(results: Results) -> list[str]:
     mf = results.get("search-mf-fashion", {}).get("result")
     if mf:
         r, p2 = mf.get("ratios", {}), mf.get("part2_multifidelity") or {}
-        row("the same on Fashion-MNIST (unsaturated validation accuracy), multi-fidelity / none",
-            _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True),
-            "search-mf-fashion")
-        _promote_row(row, mf, "the same on Fashion-MNIST, `promote`", "search-mf-fashion")
+        where = "Fashion-MNIST" + _seeds(p2)
+        if r.get("mf_epochs_to_95") is not None:  # the stop arm ran (it does not with --arms promote)
+            row(f"the same on {where} (unsaturated validation accuracy), multi-fidelity / none",
+                _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True),
+                "search-mf-fashion")
+        _promote_row(row, mf, f"the same on {where}, `promote`", "search-mf-fashion")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, Fashion-MNIST", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-fashion")
     mc = results.get("search-mf-compare", {}).get("result")
     if mc:
         r, p2 = mc.get("ratios", {}), mc.get("part2_multifidelity") or {}
-        row(f"the same on the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials), "
-            "multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
-            _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
-        _promote_row(row, mc, "the same on the every-method space, `promote`", "search-mf-compare")
+        where = f"the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials)" + _seeds(p2)
+        if r.get("mf_epochs_to_95") is not None:  # the stop arm ran (it does not with --arms promote)
+            row(f"the same on {where}, multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
+                _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
+        _promote_row(row, mc, f"the same on {where}, `promote`", "search-mf-compare")
         if p2.get("oracle_ratio") is not None:
             row("the same for the oracle, every-method space", _f(p2["oracle_ratio"]), "context", "context",
                 "search-mf-compare")
@@ -132,12 +137,10 @@ def _performance(results: Results) -> list[str]:
                 _f(r.get("workers_2_over_1_equal_threads")), "≥ 1.6",
                 _met(r.get("workers_2_over_1_equal_threads"), 1.6, below=False), "search-speed")
     out.append("")
-    variants = {"search-mf-fashion": "python bench/search.py --parts 2 --mf-data fashion-mnist",
-                "search-mf-compare": "python bench/search.py --parts 2 --mf-space compare --trials 32"}
-    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", *variants):
+    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", "search-mf-fashion",
+                 "search-mf-compare"):
         if name not in results:
-            out += _missing(name, variants.get(
-                name, "python bench/" + ("search.py" if name.startswith("search") else f"{name}.py")))
+            out += _missing(name, _command(name))
     if lat:
         out += ["Why compact latency falls less than MACs (profiled with `python bench/latency.py --profile`, "
                 "torch.profiler, 1 thread): at batch 64 the convolutions are only about a third of the dense "
@@ -148,6 +151,12 @@ def _performance(results: Results) -> list[str]:
                 "independent of width, so the ratio flattens near 0.5.", ""]
     out += _search_notes(sq, ss, mf, mc)
     return out
+
+
+def _seeds(p2: dict[str, Any]) -> str:
+    """The words " on N seeds" for a part-2 row, where the result lists them (a pooled ratio hides how many)."""
+    count = len(p2.get("per_seed") or [])
+    return f" on {count} seeds" if count else ""
 
 
 def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None:
@@ -203,39 +212,26 @@ def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
 
 
 def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
-    """What part 2 of the search bench stopped and why its ratio is where it is (all from the figures)."""
+    """What part 2 of the search bench stopped and why its ratio is where it is (all from the figures);
+    a run of the promote arm alone (``--arms promote``) has no stop-arm sentences."""
     p2 = (result or {}).get("part2_multifidelity")
     settings = (result or {}).get("settings", {})
     if not p2 or not p2.get("per_seed"):
         return []
     seeds = p2["per_seed"]
-    if not all("rungs" in p for p in seeds):  # a run without the stop arm (--arms promote): no page text
-        return []
-    stopped = sum(p["rungs"]["pruned"] for p in seeds)
-    trials = sum(p["rungs"]["trials"] for p in seeds)
     ft = settings.get("finetune_epochs_part2")
     block = settings.get("rungs_part2") or {}
     epochs = block.get("epochs") or []
-    per_trial = (sum(p["rungs"]["finetune_epochs_total"] for p in seeds) / trials) / (
-        sum(p["none"]["finetune_epochs_total"] for p in seeds) / sum(p["none"]["trials"] for p in seeds))
-    text = (f"{label}: rungs at fine-tune epochs {', '.join(map(str, epochs))} of {ft}; the rule (stop when "
-            f"dominated by at least {block.get('dominated_fraction')} of the trials seen at the rung) stopped "
-            f"{stopped} of the {trials} trials the stopping arm ran ({len(seeds)} seeds) within the no-stop arm's "
-            f"fine-tune epochs, so a trial cost {per_trial:.2f} of the no-stop arm's fine-tune epochs on average")
-    if p2.get("ratio_final_hv"):
-        text += (f", and the stopping arm ended with {p2['ratio_final_hv']:.3f}x the no-stop arm's final "
-                 "hypervolume (mean over seeds)")
-    text += ". "
-    if p2.get("ratio_trial_epochs") is not None:
-        text += (f"With pruning epochs counted in, the ratio to 95 % is {_f(p2.get('ratio_trial_epochs'))}; in "
-                 f"trial seconds {_f(p2.get('ratio_seconds'))}. ")
+    text = f"{label}: rungs at fine-tune epochs {', '.join(map(str, epochs))} of {ft}, {len(seeds)} seeds. "
+    if all("rungs" in p for p in seeds):
+        text += _stop_sentences(p2, seeds, block)
     reach = [p["none"].get("epochs_to_95_of_none_final") for p in seeds]
     if ft and None not in reach and settings.get("trials"):
         from snnprune.search._optuna import startup_trials
 
         text += (f"The no-stop arm reached 95 % of its final hypervolume after "
                  f"{', '.join(str(round(r / ft)) for r in reach)} trials (per seed); the first "
-                 f"{startup_trials(settings['trials'])} trials of both arms are the sampler's random start-up, "
+                 f"{startup_trials(settings['trials'])} trials of every arm are the sampler's random start-up, "
                  f"the same configurations, and the rule compares a trial only with trials that reached the rung "
                  f"before it (at least {block.get('min_trials')}). ")
     if p2.get("oracle_ratio") is not None:
@@ -246,20 +242,58 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
                  "off the front, which buys hypervolume at equal compute rather than reaching 95 % sooner.")
     promote = p2.get("promote")
     if promote and all("promote" in p for p in seeds):
-        ran = sum(p["promote"]["trials"] for p in seeds)
-        resumed = sum(p["promote"]["resumed"] for p in seeds)
-        configurations = sum(p["promote"]["configurations"] for p in seeds)
-        fraction = _promote_fraction(settings)
-        text += (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction}) a "
-                 f"trial that the rule stops, or "
-                 f"that too few trials judge yet, pauses and goes on when the rule allows: within the same "
-                 f"compute the arm ran {configurations} configurations in {ran} trials, {resumed} of them resuming "
-                 f"a paused one, a trial cost {_f(promote.get('ratio_epochs_per_trial'), '.2f')} of the no-stop "
-                 f"arm's fine-tune epochs on average, reaching 95 % took {_f(promote.get('ratio'))} of the "
-                 f"no-stop compute ({_f(promote.get('ratio_trial_epochs'))} with pruning epochs counted in, "
-                 f"{_f(promote.get('ratio_seconds'))} in trial seconds), and it "
-                 f"ended with {_f(promote.get('ratio_final_hv'))}x the no-stop arm's final hypervolume.")
-    return [text, ""]
+        text += _promote_sentences(promote, seeds, _promote_fraction(settings)) + _pruning_floor(settings)
+    return [text.rstrip(), ""]
+
+
+def _stop_sentences(p2: dict[str, Any], seeds: list[dict[str, Any]], block: dict[str, Any]) -> str:
+    """The stop arm's part of `_mf_note`."""
+    stopped = sum(p["rungs"]["pruned"] for p in seeds)
+    trials = sum(p["rungs"]["trials"] for p in seeds)
+    per_trial = (sum(p["rungs"]["finetune_epochs_total"] for p in seeds) / trials) / (
+        sum(p["none"]["finetune_epochs_total"] for p in seeds) / sum(p["none"]["trials"] for p in seeds))
+    text = (f"The rule (stop when dominated by at least {block.get('dominated_fraction')} of the trials seen at the "
+            f"rung) stopped {stopped} of the {trials} trials the stopping arm ran within the no-stop arm's "
+            f"fine-tune epochs, so a trial cost {per_trial:.2f} of the no-stop arm's fine-tune epochs on average")
+    if p2.get("ratio_final_hv"):
+        text += (f", and the stopping arm ended with {p2['ratio_final_hv']:.3f}x the no-stop arm's final "
+                 "hypervolume (mean over seeds)")
+    text += ". "
+    if p2.get("ratio_trial_epochs") is not None:
+        text += (f"With pruning epochs counted in, the ratio to 95 % is {_f(p2.get('ratio_trial_epochs'))}; in "
+                 f"trial seconds {_f(p2.get('ratio_seconds'))}. ")
+    return text
+
+
+def _pruning_floor(settings: dict[str, Any]) -> str:
+    """Why the rungs save less with pruning counted in: every trial prunes in full before its first rung."""
+    prune = ((settings.get("mf_space") or {}).get("budget") or {}).get("prune_epochs")
+    ft = settings.get("finetune_epochs_part2")
+    first = ((settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("epochs") or [None])[0]
+    if not prune or not ft or not first:
+        return ""
+    return (f" Every trial runs its whole pruning phase ({prune} epochs here) before the first rung, so one paused "
+            f"at fine-tune epoch {first} still costs ({prune} + {first}) / ({prune} + {ft}) = "
+            f"{(prune + first) / (prune + ft):.2f} of a full trial's epochs; the ratios with pruning epochs counted "
+            "in and in trial seconds carry that cost, the fine-tune one does not.")
+
+
+def _promote_sentences(promote: dict[str, Any], seeds: list[dict[str, Any]], fraction: Any) -> str:
+    """The promote arm's part of `_mf_note`, with each seed's ratio (a pooled figure can hide a wide spread)."""
+    ran = sum(p["promote"]["trials"] for p in seeds)
+    resumed = sum(p["promote"]["resumed"] for p in seeds)
+    configurations = sum(p["promote"]["configurations"] for p in seeds)
+    per_seed = [p.get("promote_ratio_epochs_to_95_of_none_final") for p in seeds]
+    return (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction}) a "
+            f"trial that the rule stops, or that too few trials judge yet, pauses and goes on when the rule allows: "
+            f"within the same compute the arm ran {configurations} configurations in {ran} trials, {resumed} of "
+            f"them resuming a paused one, a trial cost {_f(promote.get('ratio_epochs_per_trial'), '.2f')} of the "
+            f"no-stop arm's fine-tune epochs on average, reaching 95 % took {_f(promote.get('ratio'))} of the "
+            f"no-stop compute (pooled; per seed {', '.join(_f(r, '.2f') for r in per_seed)}; "
+            f"{_f(promote.get('ratio_trial_epochs'))} with pruning epochs counted in, "
+            f"{_f(promote.get('ratio_seconds'))} in trial seconds), and it "
+            f"ended with {_f(promote.get('ratio_final_hv'))}x the no-stop arm's final hypervolume (mean over seeds).")
+
 
 def _fidelity(results: Results) -> list[str]:
     rec = results.get("fidelity")

@@ -141,6 +141,39 @@ def test_the_page_names_each_promote_rows_fraction_and_its_cost_with_pruning(ben
     old = record("search-mf-fashion", {"rungs_part2": {"dominated_fraction": 0.25}},
                  {"ratio": 0.802, "ratio_trial_epochs": 0.877, "ratio_seconds": 0.932})
     page = doc.render({"search-mf-compare": new, "search-mf-fashion": old})
-    assert "| the same on the every-method space, `promote`, fraction 0.1 | 0.492 | ≤ 0.5 | met |" in page
+    assert "| the same on the every-method space (`compare`, 32 trials), `promote`, fraction 0.1 | 0.492 | ≤ 0.5 | met |" in page
     assert "| the same on Fashion-MNIST, `promote`, fraction 0.25 | 0.802 | ≤ 0.5 | **missed** |" in page
     assert "| the same, `promote`, with pruning epochs counted in / in trial seconds | 0.695 / 0.898 | context" in page
+
+
+def test_a_promote_only_run_gets_its_row_and_note_with_each_seeds_ratio(bench_module):
+    """``--arms promote`` (the compare bench's command): no stop-arm row or sentence is made up,
+    the row says how many seeds it pooled, the note gives each seed's ratio, and a bench not
+    measured yet is named by the command `run.py` runs."""
+    doc = bench_module("_doc")
+    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
+    promote = {"ratio": 0.45, "ratio_trial_epochs": 0.66, "ratio_seconds": 0.88, "ratio_final_hv": 1.01,
+               "ratio_epochs_per_trial": 0.47}
+
+    def seed(s, ratio):
+        return {"seed": s, "promote_ratio_epochs_to_95_of_none_final": ratio,
+                "none": {"epochs_to_95_of_none_final": 72, "trials": 32, "finetune_epochs_total": 288},
+                "promote": {"trials": 68, "resumed": 14, "configurations": 54, "finetune_epochs_total": 288}}
+
+    settings = {"trials": 32, "finetune_epochs_part2": 9, "mf_space": {"budget": {"prune_epochs": 6}},
+                "rungs_part2": {"epochs": [1, 3], "min_trials": 3, "dominated_fraction": 0.25},
+                "promote_rungs_part2": {"epochs": [1, 3], "min_trials": 3, "dominated_fraction": 0.1}}
+    result = {"bench": "search", "machine": machine, "settings": settings,
+              "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": 0.45},
+              "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.24,
+                                      "per_seed": [seed(0, 0.58), seed(1, 0.37), seed(2, 0.5), seed(3, 0.41)]}}
+    record = {"name": "search-mf-compare", "command": "x", "date": "2026-12-07T07:00", "seconds": 1.0,
+              "result": result, "output": ""}
+    page = doc.render({"search-mf-compare": record})
+    assert "every-method space (`compare`, 32 trials) on 4 seeds, `promote`, fraction 0.1 | 0.450 | ≤ 0.5 | met |" in page
+    assert "multi-fidelity / none" not in page and "stopping arm" not in page
+    assert "per seed 0.58, 0.37, 0.50, 0.41" in page
+    assert "still costs (6 + 1) / (6 + 9) = 0.47 of a full trial's epochs" in page
+    assert "python bench/search.py --parts 2 --mf-data fashion-mnist" in page  # not measured: its command
+    run = bench_module("run")
+    assert f"`{run._command('search-mf-compare')}`" not in page  # measured: no "not measured" line
