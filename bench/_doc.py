@@ -174,9 +174,14 @@ def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None
             f"{_f(promote['ratio_trial_epochs'])} / {_f(promote.get('ratio_seconds'))}", "context", "context", name)
 
 
+def _promote_rungs(settings: dict[str, Any]) -> dict[str, Any]:
+    """The promote arm's rung block; results from before it had its own ran on the stop arm's."""
+    return settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}
+
+
 def _promote_fraction(settings: dict[str, Any]) -> Any:
-    """The promote arm's dominated fraction; results from before it had its own ran at the stop arm's."""
-    return (settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("dominated_fraction")
+    """The promote arm's dominated fraction."""
+    return _promote_rungs(settings).get("dominated_fraction")
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
@@ -269,7 +274,7 @@ def _pruning_floor(settings: dict[str, Any]) -> str:
     """Why the rungs save less with pruning counted in: every trial prunes in full before its first rung."""
     prune = ((settings.get("mf_space") or {}).get("budget") or {}).get("prune_epochs")
     ft = settings.get("finetune_epochs_part2")
-    first = ((settings.get("promote_rungs_part2") or settings.get("rungs_part2") or {}).get("epochs") or [None])[0]
+    first = (_promote_rungs(settings).get("epochs") or [None])[0]
     if not prune or not ft or not first:
         return ""
     return (f" Every trial runs its whole pruning phase ({prune} epochs here) before the first rung, so one paused "
