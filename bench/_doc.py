@@ -166,8 +166,8 @@ def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None
     value = result.get("ratios", {}).get("mf_epochs_to_95_promote")
     if value is None:
         return
-    fraction = _promote_fraction(result.get("settings", {}))
-    row(f"{what}, fraction {fraction}", _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
+    settings = result.get("settings", {})
+    row(f"{what}, fraction {_promote_fraction(settings)}, margin {_margin(_promote_rungs(settings))}", _f(value), "≤ 0.5", _met(value, 0.5, below=True), name)
     promote = (result.get("part2_multifidelity") or {}).get("promote") or {}
     if promote.get("ratio_trial_epochs") is not None:
         row("the same, `promote`, with pruning epochs counted in / in trial seconds",
@@ -182,6 +182,20 @@ def _promote_rungs(settings: dict[str, Any]) -> dict[str, Any]:
 def _promote_fraction(settings: dict[str, Any]) -> Any:
     """The promote arm's dominated fraction."""
     return _promote_rungs(settings).get("dominated_fraction")
+
+
+def _margin(block: dict[str, Any]) -> str:
+    """A rung block's accuracy margin as the space writes it; results from before margins judged
+    by plain dominance (0)."""
+    margin = block.get("margin", 0)
+    return margin if isinstance(margin, str) else f"{margin:g}"
+
+
+def _margin_words(block: dict[str, Any]) -> str:
+    margin = _margin(block)
+    if margin == "auto":
+        return "an accuracy margin of one standard error (`rungs.margin: auto`)"
+    return "plain dominance, no accuracy margin" if margin == "0" else f"an accuracy margin of {margin}"
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
@@ -247,7 +261,8 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
                  "off the front, which buys hypervolume at equal compute rather than reaching 95 % sooner.")
     promote = p2.get("promote")
     if promote and all("promote" in p for p in seeds):
-        text += _promote_sentences(promote, seeds, _promote_fraction(settings)) + _pruning_floor(settings)
+        text += (_promote_sentences(promote, seeds, _promote_fraction(settings), _margin_words(_promote_rungs(settings)))
+                 + _pruning_floor(settings))
     return [text.rstrip(), ""]
 
 
@@ -258,7 +273,7 @@ def _stop_sentences(p2: dict[str, Any], seeds: list[dict[str, Any]], block: dict
     per_trial = (sum(p["rungs"]["finetune_epochs_total"] for p in seeds) / trials) / (
         sum(p["none"]["finetune_epochs_total"] for p in seeds) / sum(p["none"]["trials"] for p in seeds))
     text = (f"The rule (stop when dominated by at least {block.get('dominated_fraction')} of the trials seen at the "
-            f"rung) stopped {stopped} of the {trials} trials the stopping arm ran within the no-stop arm's "
+            f"rung, with {_margin_words(block)}) stopped {stopped} of the {trials} trials the stopping arm ran within the no-stop arm's "
             f"fine-tune epochs, so a trial cost {per_trial:.2f} of the no-stop arm's fine-tune epochs on average")
     if p2.get("ratio_final_hv"):
         text += (f", and the stopping arm ended with {p2['ratio_final_hv']:.3f}x the no-stop arm's final "
@@ -283,13 +298,13 @@ def _pruning_floor(settings: dict[str, Any]) -> str:
             "in and in trial seconds carry that cost, the fine-tune one does not.")
 
 
-def _promote_sentences(promote: dict[str, Any], seeds: list[dict[str, Any]], fraction: Any) -> str:
+def _promote_sentences(promote: dict[str, Any], seeds: list[dict[str, Any]], fraction: Any, margin: str) -> str:
     """The promote arm's part of `_mf_note`, with each seed's ratio (a pooled figure can hide a wide spread)."""
     ran = sum(p["promote"]["trials"] for p in seeds)
     resumed = sum(p["promote"]["resumed"] for p in seeds)
     configurations = sum(p["promote"]["configurations"] for p in seeds)
     per_seed = [p.get("promote_ratio_epochs_to_95_of_none_final") for p in seeds]
-    return (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction}) a "
+    return (f" In promote mode (`rungs.mode: promote`, same rungs, the rule with a fraction of {fraction} and {margin}) a "
             f"trial that the rule stops, or that too few trials judge yet, pauses and goes on when the rule allows: "
             f"within the same compute the arm ran {configurations} configurations in {ran} trials, {resumed} of "
             f"them resuming a paused one, a trial cost {_f(promote.get('ratio_epochs_per_trial'), '.2f')} of the "

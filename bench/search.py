@@ -15,6 +15,8 @@ context only):
    (`DEFAULT_FRACTIONS`): ``stop`` (arm "rungs": decide once, at the rung; stop when dominated
    by a quarter of the trials seen there, ``--rung-fraction``) and ``promote`` (arm "promote":
    pause, go on when the rule allows, ASHA's promotions; a tenth, ``--promote-fraction``).
+   Both arms judge with ``--margin`` (``rungs.margin``; default the space's, 0: plain dominance;
+   ``auto``: another trial must be better by the rung accuracy's standard error).
    Equal compute, not equal trials: the stop arm may run ``--mf-extra`` (1.5) times the trials,
    the promote arm ``--mf-extra-promote`` (2.5: its trials cost less), and each is cut where
    its fine-tune epochs reach the no-stop arm's total, so the epochs it saves buy it more
@@ -53,7 +55,8 @@ and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread 
 Defaults: about 25 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 
     python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--finetune-epochs 9] [--rungs 1,3]
-                           [--rung-fraction 0.25] [--promote-fraction 0.1] [--mf-data digits|fashion-mnist]
+                           [--rung-fraction 0.25] [--promote-fraction 0.1] [--margin auto]
+                           [--mf-data digits|fashion-mnist]
                            [--mf-space demo|compare] [--mf-extra 1.5] [--mf-extra-promote 2.5]
                            [--arms stop,promote] [--parts 1,2,3,4]
                            [--out DIR] [--quick]
@@ -91,7 +94,7 @@ from _spaces import MF_DATA, MF_SPACES, base_space, make_space, mf_space
 from _common import finish, machine
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
 from snnprune.search._optuna import quiet_optuna, trial_config
-from snnprune.spaces import DEFAULT_FRACTIONS
+from snnprune.spaces import DEFAULT_FRACTIONS, Rungs
 
 PRUNER_CONFIGS = [  # part 3: fixed configs, one per pruner of the space, cycled
     ("gmp", 0.8, {}),
@@ -379,6 +382,19 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _margin_arg(raw: str) -> str | float:
+    """``--margin``: auto or a number in [0, 1), as the space key ``rungs.margin``."""
+    if raw == "auto":
+        return raw
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be auto or a number in [0, 1), got {raw!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be auto or a number in [0, 1), got {raw!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help="trials per study (default 16; --quick 4)")
@@ -392,6 +408,9 @@ def main() -> None:
                         help="the stop arm's dominated fraction (default: the stop mode's default)")
     parser.add_argument("--promote-fraction", type=float, default=DEFAULT_FRACTIONS["promote"],
                         help="the promote arm's dominated fraction (default: the promote mode's default)")
+    parser.add_argument("--margin", default=Rungs.margin, type=_margin_arg,
+                        help="both rung arms' accuracy margin, as rungs.margin: a number (0, the default: plain "
+                             "dominance) or auto (the rung accuracy's standard error)")
     parser.add_argument("--mf-data", choices=sorted(MF_DATA), default="digits",
                         help="part 2's data set (default digits, the demo's; see MF_DATA)")
     parser.add_argument("--mf-space", choices=MF_SPACES, default="demo",
@@ -420,7 +439,8 @@ def main() -> None:
     directions = list(make_space(raw).directions)
     finetune = args.finetune_epochs or (3 if args.quick else 9)
     rung_epochs = [int(e) for e in (args.rungs or ("1" if args.quick else "1,3")).split(",") if e.strip()]
-    rungs = {"epochs": rung_epochs, "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction}
+    rungs = {"epochs": rung_epochs, "min_trials": args.rung_min_trials, "dominated_fraction": args.rung_fraction,
+             "margin": args.margin}
     promote_rungs = {**rungs, "dominated_fraction": args.promote_fraction}
     picked = [a.strip() for a in args.arms.split(",") if a.strip()]
     if not picked or any(a not in ARM_NAMES for a in picked):
@@ -458,7 +478,8 @@ def main() -> None:
                    rung_arms)
         figures["part2_multifidelity"] = p2
         print(f"2. multi-fidelity, {args.mf_space} space on {args.mf_data}: rungs {rungs} (promote: fraction "
-              f"{args.promote_fraction}), fine-tune {finetune} epochs, {trials} trials without stopping, "
+              f"{args.promote_fraction}), margin {args.margin}, fine-tune {finetune} epochs, {trials} trials "
+              f"without stopping, "
               f"with stopping cut at equal fine-tune epochs, {len(mf_seeds)} seed(s)")
         for p in p2["per_seed"]:
             for arm in (*rung_arms, "none"):

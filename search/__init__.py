@@ -4,7 +4,7 @@ dense-checkpoint cache and distributed workers."""
 from __future__ import annotations
 
 from ._cache import DenseCache, cache_digest
-from ._fidelity import Pause, RungStore, dominates, passes, should_stop
+from ._fidelity import Pause, RungStore, dominates, noise_margin, passes, should_stop
 from ._optuna import (TrialFailed, make_objective, make_runtime, make_sampler, open_study, optimize, run_worker,
                       summarize)
 from ._ray import ray_optimize
@@ -29,6 +29,7 @@ __all__ = [
     "make_objective",
     "make_runtime",
     "make_sampler",
+    "noise_margin",
     "open_storage",
     "open_study",
     "optimize",

@@ -42,6 +42,9 @@ def space_changes(stored: dict[str, Any] | None, space: SearchSpace, *, limit: i
     if isinstance(stored.get("rungs"), dict) and "mode" not in stored["rungs"]:
         # a study from before rung modes: its trials were stopped, never paused
         stored = {**stored, "rungs": {**stored["rungs"], "mode": "stop"}}
+    if isinstance(stored.get("rungs"), dict) and "margin" not in stored["rungs"]:
+        # a study from before accuracy margins: plain dominance
+        stored = {**stored, "rungs": {**stored["rungs"], "margin": 0}}
     new = json.loads(json.dumps(space.to_dict(), default=str))
     old_flat, new_flat = _flatten(stored), _flatten(new)
     keys = sorted(k for k in old_flat.keys() | new_flat.keys()

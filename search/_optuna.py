@@ -196,7 +196,7 @@ def make_runtime(space: SearchSpace, run_dir: Path, *, device: str = "auto", qui
         cache=DenseCache(cache_dir or run_dir.parent / ".cache"),
         rung_store=RungStore(run_dir / "rungs.db") if space.rungs.enabled else None,
         rungs=RungPolicy(tuple(space.rungs.epochs), space.rungs.dominated_fraction, space.rungs.min_trials,
-                         space.rungs.mode),
+                         space.rungs.mode, space.rungs.margin),
         directions=space.directions, device=device, quiet=quiet, scope=scope,
     )
 
@@ -318,6 +318,10 @@ def _run_worker(space: SearchSpace, storage: str, study_name: str, run_dir: Path
     # count stopped two such workers at N in all); otherwise the study's count gates every trial
     gate = [_stop_at(total, deadline, on_wait=bar.waiting, promote=promote)] if trials is None else []
     def queue_promotion(_study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        # not after this process's last trial: a queued promotion nobody asks for would wait in
+        # the study as a WAITING trial; left paused, the next worker or search promotes it
+        if (trials is not None and len(started) >= trials) or (deadline is not None and time.monotonic() >= deadline):
+            return
         promote()
 
     # without the gate, promotions are still queued after each trial (the gate queues its own)

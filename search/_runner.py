@@ -34,7 +34,7 @@ from snnprune.pruners import Budget, PausedRun, PruneOutcome, get_pruner, resume
 from snnprune.spaces import Rungs
 
 from ._cache import DenseCache
-from ._fidelity import RungStore, passes, should_stop
+from ._fidelity import RungStore, noise_margin, passes, should_stop
 from ._trial import TrialConfig, TrialResult
 
 __all__ = ["DIRECTIONS", "RungPolicy", "TrialRuntime", "run_trial"]
@@ -52,10 +52,18 @@ class RungPolicy:
     dominated_fraction: float = math.nan  # the space schema's defaults (nan: the mode's, as `Rungs`)
     min_trials: int = Rungs.min_trials
     mode: str = Rungs.mode
+    margin: str | float = Rungs.margin
 
     def __post_init__(self) -> None:
         if math.isnan(self.dominated_fraction):
             object.__setattr__(self, "dominated_fraction", Rungs(mode=self.mode).dominated_fraction)
+
+    def tolerance(self, objectives: Sequence[str], partial: Sequence[float], n_val: int) -> list[float]:
+        """A rung record's noise per objective: its accuracy's margin (``auto``: the standard
+        error on ``n_val`` images, `noise_margin`), 0 for the costs."""
+        def margin(value: float) -> float:
+            return noise_margin(value, n_val) if self.margin == "auto" else float(self.margin)
+        return [margin(v) if name == "accuracy" else 0.0 for name, v in zip(objectives, partial)]
 
 
 @dataclass
@@ -104,19 +112,22 @@ class _RungCheck(Callback):
         vector = self._partial(ctx, record)
         store = self.runtime.rung_store
         scope = self.runtime.scope or self.config.study
+        policy, directions = self.runtime.rungs, self.runtime.directions
+        tolerance = policy.tolerance(self.config.objectives, vector, len(self.data.val))
         others = store.others(scope, self.trial_key, epoch)
-        store.record(scope, self.trial_key, epoch, vector)
+        store.record(scope, self.trial_key, epoch, vector, tolerance)
         if self.on_rung is not None:
             self.on_rung(epoch, vector)
-        policy, directions = self.runtime.rungs, self.runtime.directions
         fraction, least = policy.dominated_fraction, policy.min_trials
         if policy.mode == "promote":
-            if not passes(vector, others, directions, dominated_fraction=fraction, min_trials=least):
+            if not passes(vector, others, directions, dominated_fraction=fraction, min_trials=least,
+                          tolerance=tolerance):
                 self.stopped_at, self.unjudged = epoch, len(others) < max(1, least)
                 self.snapshot = ({k: v.detach().cpu().clone() for k, v in ctx.model.state_dict().items()},
                                  fit_state(ctx))
                 ctx.stop = True
-        elif should_stop(vector, others, directions, dominated_fraction=fraction, min_trials=least):
+        elif should_stop(vector, others, directions, dominated_fraction=fraction, min_trials=least,
+                         tolerance=tolerance):
             self.stopped_at = epoch
             ctx.stop = True
 

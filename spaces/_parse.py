@@ -347,7 +347,7 @@ def _resources(raw: Any, source: str) -> Resources:
 
 def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
     block = {"epochs": raw} if isinstance(raw, list) else read_mapping(raw, source, "rungs")
-    check_keys(block, ("epochs", "dominated_fraction", "min_trials", "mode"), source, "rungs")
+    check_keys(block, ("epochs", "dominated_fraction", "min_trials", "mode", "margin"), source, "rungs")
     epochs_raw = block.get("epochs")
     epochs_raw = [] if epochs_raw is None else epochs_raw
     if not isinstance(epochs_raw, list):
@@ -369,4 +369,22 @@ def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
                                       "rungs.dominated_fraction", low=0.0, high=1.0, low_open=True),
         min_trials=read_int(block.get("min_trials", d.min_trials), source, "rungs.min_trials", low=1),
         mode=mode,
+        margin=_margin(block.get("margin", d.margin), source),
     )
+
+
+def _is_number(raw: Any) -> bool:
+    try:
+        float(raw)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _margin(raw: Any, source: str) -> str | float:
+    """``auto`` or a fixed accuracy margin in [0, 1)."""
+    if raw == "auto":
+        return "auto"
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) and not _is_number(raw):
+        fail(source, "rungs.margin", f"must be auto or a number in [0, 1), got {raw!r}")
+    return read_float(raw, source, "rungs.margin", low=0.0, high=1.0, high_open=True)

@@ -122,9 +122,10 @@ def test_part2_runs_only_the_rung_arms_asked_for(bench_module, tmp_path):
     assert p2["promote"]["ratio"] == pytest.approx(4 / 6)
 
 
-def test_the_page_names_each_promote_rows_fraction_and_its_cost_with_pruning(bench_module):
-    """A promote row says the fraction it ran at (results of the old default say 0.25), and the
-    row under it gives the same ratio with pruning epochs counted in and in trial seconds."""
+def test_the_page_names_each_promote_rows_fraction_margin_and_its_cost_with_pruning(bench_module):
+    """A promote row says the fraction and the accuracy margin it ran at (results of the old
+    default say 0.25; results from before margins, plain dominance: 0), and the row under it gives
+    the same ratio with pruning epochs counted in and in trial seconds."""
     doc = bench_module("_doc")
     machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
 
@@ -136,13 +137,13 @@ def test_the_page_names_each_promote_rows_fraction_and_its_cost_with_pruning(ben
                 "result": result, "output": ""}
 
     new = record("search-mf-compare", {"trials": 32, "rungs_part2": {"dominated_fraction": 0.25},
-                                       "promote_rungs_part2": {"dominated_fraction": 0.1}},
+                                       "promote_rungs_part2": {"dominated_fraction": 0.1, "margin": "auto"}},
                  {"ratio": 0.492, "ratio_trial_epochs": 0.695, "ratio_seconds": 0.898})
     old = record("search-mf-fashion", {"rungs_part2": {"dominated_fraction": 0.25}},
                  {"ratio": 0.802, "ratio_trial_epochs": 0.877, "ratio_seconds": 0.932})
     page = doc.render({"search-mf-compare": new, "search-mf-fashion": old})
-    assert "| the same on the every-method space (`compare`, 32 trials), `promote`, fraction 0.1 | 0.492 | ≤ 0.5 | met |" in page
-    assert "| the same on Fashion-MNIST, `promote`, fraction 0.25 | 0.802 | ≤ 0.5 | **missed** |" in page
+    assert "| the same on the every-method space (`compare`, 32 trials), `promote`, fraction 0.1, margin auto | 0.492 | ≤ 0.5 | met |" in page
+    assert "| the same on Fashion-MNIST, `promote`, fraction 0.25, margin 0 | 0.802 | ≤ 0.5 | **missed** |" in page
     assert "| the same, `promote`, with pruning epochs counted in / in trial seconds | 0.695 / 0.898 | context" in page
 
 
@@ -162,7 +163,8 @@ def test_a_promote_only_run_gets_its_row_and_note_with_each_seeds_ratio(bench_mo
 
     settings = {"trials": 32, "finetune_epochs_part2": 9, "mf_space": {"budget": {"prune_epochs": 6}},
                 "rungs_part2": {"epochs": [1, 3], "min_trials": 3, "dominated_fraction": 0.25},
-                "promote_rungs_part2": {"epochs": [1, 3], "min_trials": 3, "dominated_fraction": 0.1}}
+                "promote_rungs_part2": {"epochs": [1, 3], "min_trials": 3, "dominated_fraction": 0.1,
+                                        "margin": 0.01}}
     result = {"bench": "search", "machine": machine, "settings": settings,
               "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": 0.45},
               "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.24,
@@ -170,7 +172,8 @@ def test_a_promote_only_run_gets_its_row_and_note_with_each_seeds_ratio(bench_mo
     record = {"name": "search-mf-compare", "command": "x", "date": "2026-12-07T07:00", "seconds": 1.0,
               "result": result, "output": ""}
     page = doc.render({"search-mf-compare": record})
-    assert "every-method space (`compare`, 32 trials) on 4 seeds, `promote`, fraction 0.1 | 0.450 | ≤ 0.5 | met |" in page
+    assert "every-method space (`compare`, 32 trials) on 4 seeds, `promote`, fraction 0.1, margin 0.01 | 0.450 | ≤ 0.5 | met |" in page
+    assert "the rule with a fraction of 0.1 and an accuracy margin of 0.01)" in page
     assert "multi-fidelity / none" not in page and "stopping arm" not in page
     assert "per seed 0.58, 0.37, 0.50, 0.41" in page
     assert "still costs (6 + 1) / (6 + 9) = 0.47 of a full trial's epochs" in page

@@ -68,3 +68,78 @@ def test_default_fraction_is_the_modes_everywhere():
         space = parse_space({**raw, "rungs": block}, source="<test>")
         assert space.rungs.dominated_fraction == expected
         assert parse_space(space.to_dict(), source="<test>") == space  # the resolved fraction round-trips
+
+
+def test_noise_margin_is_the_standard_error_of_an_accuracy():
+    from snnprune.search import noise_margin
+
+    assert abs(noise_margin(0.8375, 400) - 0.01845) < 1e-4  # Fashion-MNIST's 400 validation images
+    assert abs(noise_margin(0.9, 145) - 0.02491) < 1e-4
+    assert noise_margin(1.0, 400) == noise_margin(0.0, 400) == 0.0
+    assert noise_margin(0.8, 0) == 0.0  # no examples: no margin (a rung without a val split never gets here)
+
+
+def test_with_a_margin_equal_accuracy_and_a_little_less_cost_is_not_domination():
+    """What paused a front configuration on Fashion-MNIST: two trials of the same rung accuracy
+    and 3-6 % fewer MACs dominated it. Within the accuracy's noise they do not."""
+    from snnprune.search import noise_margin
+
+    judged = [0.8375, 100.0]
+    tol = [noise_margin(judged[0], 400), 0.0]
+    same_cheaper = [[0.8375, 94.0], [0.8375, 97.0]]
+    assert all(dominates(o, judged, DIRS) for o in same_cheaper)
+    assert not any(dominates(o, judged, DIRS, tol) for o in same_cheaper)
+    assert not dominates([0.8500, 94.0], judged, DIRS, tol)  # 5 images more of 400: under the margin
+    assert dominates([0.8575, 100.0], judged, DIRS, tol)  # 8 images more, same cost: beyond it
+    assert not dominates([0.8575, 101.0], judged, DIRS, tol)  # ... but no cost may be worse
+    assert dominates([0.9, 10], [0.8, 20], DIRS, [0.0, 0.0]) and not dominates([0.9, 10], [0.9, 10], DIRS, [0.0, 0.0])
+
+    others = same_cheaper + [[0.80, 50.0], [0.81, 60.0]]
+    assert not passes(judged, others, DIRS, min_trials=4)  # two of four dominate: over a tenth
+    assert passes(judged, others, DIRS, min_trials=4, tolerance=tol)
+    assert should_stop(judged, others, DIRS, min_trials=4)
+    assert not should_stop(judged, others, DIRS, min_trials=4, tolerance=tol)
+
+
+def test_a_paused_trial_is_promoted_by_its_own_recorded_margin(tmp_path):
+    store = RungStore(tmp_path / "rungs.db")
+    for trial, vector in (("1", [0.8375, 94.0]), ("2", [0.8375, 97.0]), ("3", [0.80, 50.0]), ("4", [0.81, 60.0])):
+        store.record("s", trial, 1, vector, [0.018, 0.0])
+    rule = {"dominated_fraction": 0.1, "min_trials": 4, "enqueue": lambda pause: None}
+    store.record("s", "0", 1, [0.8375, 100.0])  # no margin recorded: plain dominance
+    store.pause("s", "0", 1, "c0")
+    assert store.promote_one("s", DIRS, **rule) is None
+    store.record("s", "0", 1, [0.8375, 100.0], [0.018, 0.0])  # within its noise of the two cheaper ones
+    assert store.promote_one("s", DIRS, **rule).trial == "0"
+
+
+def test_a_rung_store_written_before_margins_opens_and_reads_as_plain_dominance(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "rungs.db"
+    with sqlite3.connect(path) as db:  # the tables as they were before the ``tol`` column
+        db.execute("CREATE TABLE rungs (study TEXT, trial TEXT, rung INTEGER, vals TEXT, "
+                   "PRIMARY KEY (study, trial, rung))")
+        db.execute("CREATE TABLE pauses (study TEXT, trial TEXT, rung INTEGER, checkpoint TEXT, state TEXT, "
+                   "number INTEGER, PRIMARY KEY (study, trial, rung))")
+        for trial, vector in (("0", "[0.8, 100.0]"), ("1", "[0.8, 90.0]"), ("2", "[0.5, 10.0]")):
+            db.execute("INSERT INTO rungs VALUES ('s', ?, 1, ?)", (trial, vector))
+        db.execute("INSERT INTO pauses VALUES ('s', '0', 1, 'c0', 'paused', 0)")
+    store = RungStore(path)
+    rule = {"dominated_fraction": 0.1, "min_trials": 2, "enqueue": lambda pause: None}
+    assert store.promote_one("s", DIRS, **rule) is None  # "1" dominates it, as before
+    store.record("s", "3", 1, [0.9, 5.0], [0.02, 0.0])
+    assert sorted(store.others("s", "0", 1)) == [[0.5, 10.0], [0.8, 90.0], [0.9, 5.0]]
+
+
+def test_the_runner_records_each_rung_accuracys_margin(tmp_path):
+    """``auto``: the standard error on the validation images; a number: that margin; 0 (the
+    default): none. Costs are exact, so their margin is 0 whatever the setting."""
+    from snnprune.search import RungPolicy, noise_margin
+    from snnprune.spaces import Rungs
+
+    assert Rungs().margin == RungPolicy().margin == 0
+    objectives, partial = ("macs", "accuracy"), [100.0, 0.85]
+    assert RungPolicy(margin="auto").tolerance(objectives, partial, 400) == [0.0, noise_margin(0.85, 400)]
+    assert RungPolicy(margin=0.01).tolerance(objectives, partial, 400) == [0.0, 0.01]
+    assert RungPolicy().tolerance(objectives, partial, 400) == [0.0, 0.0]

@@ -112,8 +112,9 @@ def test_workers_racing_for_one_promotion_queue_it_once(tmp_path):
     assert len(queued) == 1
 
 
-def _promote_space(space_dict, study: str, trials: int) -> dict:
-    return space_dict(study=study, trials=trials, rungs={"epochs": [1, 2], "mode": "promote", "min_trials": 2},
+def _promote_space(space_dict, study: str, trials: int, margin: str | float = 0) -> dict:
+    return space_dict(study=study, trials=trials,
+                      rungs={"epochs": [1, 2], "mode": "promote", "min_trials": 2, "margin": margin},
                       budget={"pretrain_epochs": 1, "prune_epochs": 1, "finetune_epochs": 3, "batch_size": 64,
                               "lr": 0.1, "finetune_lr": 0.02})
 
@@ -166,14 +167,17 @@ def test_two_workers_in_promote_mode_run_each_configuration_once(tmp_path, space
 
 def test_a_worker_with_its_own_trial_count_still_queues_promotions(tmp_path, space_dict):
     """`worker --trials N` runs without the study's count gate, where a search queues its
-    promotions: each of its trials' ends queues the one due, and its next ask runs it."""
+    promotions: each of its trials' ends queues the one due, and its next ask runs it; its last
+    trial's end queues nothing (with ``margin: auto`` this search has a promotion due there, which
+    used to be left WAITING in the study as a seventh trial)."""
     from snnprune.spaces import parse_space
 
     journal = tmp_path / "j.log"
-    run_worker(parse_space(_promote_space(space_dict, "n", 4), source="<t>"), str(journal), "n", tmp_path / "n",
+    run_worker(parse_space(_promote_space(space_dict, "n", 4, margin="auto"), source="<t>"), str(journal), "n", tmp_path / "n",
                trials=6, total=4, timeout=None, device="cpu")
     trials = optuna.load_study(study_name="n", storage=open_storage(str(journal), heartbeat=False)).trials
     assert len(trials) == 6 and any(is_resume(t) for t in trials)
+    assert all(t.state != TrialState.WAITING for t in trials)  # nothing queued after its last trial
     _check_lines(trials, sum(not is_resume(t) for t in trials))
 
 

@@ -3,6 +3,8 @@ ends exactly as the same trial run straight through; the pause is recorded where
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,11 +41,18 @@ def test_a_paused_trial_resumed_ends_as_the_same_trial_never_paused(tmp_path, ti
     straight = run_trial(config, _runtime(tmp_path, cache, None))
 
     runtime = _runtime(tmp_path, cache, "promote")
+    runtime.rungs = RungPolicy((1, 2), 0.25, 1, "promote", margin="auto")
     first = run_trial(config, runtime, trial_key="0")  # nothing to compare with: pauses at rung 1
     assert first.stopped_at == 1 and first.paused_checkpoint
     assert Path(first.paused_checkpoint).name == "paused_at_1.pt"
     [pause] = runtime.rung_store.paused("s/1")
     assert (pause.trial, pause.rung, pause.checkpoint) == ("0", 1, first.paused_checkpoint)
+    # the record carries its accuracy's margin on this val split (``auto``), the costs none
+    with sqlite3.connect(runtime.rung_store.path) as db:
+        vals, tol = db.execute("SELECT vals, tol FROM rungs WHERE trial = '0' AND rung = 1").fetchone()
+    n_val = len(runtime.data(config.data, config.seed).val)
+    assert json.loads(tol) == runtime.rungs.tolerance(config.objectives, json.loads(vals), n_val)
+    assert json.loads(tol)[0] > 0 and json.loads(tol)[1:] == [0.0] * (len(config.objectives) - 1)
 
     # the resuming trial is another trial number (its own artifacts), on the same rung line "0"
     resumed_config = trial_config(space, pruner, sparsity, hp, 5, "s")

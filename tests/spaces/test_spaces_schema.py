@@ -209,3 +209,20 @@ def test_rung_mode_round_trips_and_an_older_study_reads_as_stop(base) -> None:
     assert space_changes(old, stop) == []  # its trials stopped, as "stop" does: nothing changed
     # each mode has its own default fraction, so the note names both
     assert space_changes(old, space) == ["rungs.dominated_fraction: 0.25 -> 0.1", "rungs.mode: stop -> promote"]
+
+
+def test_rung_margin_reads_auto_or_a_number_and_round_trips(base) -> None:
+    from snnprune.search._notes import space_changes
+
+    base["rungs"] = {"epochs": [1]}
+    space = parse_space(base)
+    assert space.rungs.margin == 0 and parse_space(space.to_dict()) == space  # the default: plain dominance
+    for raw, expected in ((0, 0.0), (0.015, 0.015), ("0.02", 0.02), ("auto", "auto")):
+        base["rungs"] = {"epochs": [1], "margin": raw}
+        read = parse_space(base)
+        assert read.rungs.margin == expected and parse_space(read.to_dict()) == read
+    old = space.to_dict()
+    del old["rungs"]["margin"]  # what a study recorded before margins: plain dominance
+    assert space_changes(old, space) == []
+    assert space_changes(old, parse_space({**base, "rungs": {"epochs": [1], "margin": "auto"}})) == [
+        "rungs.margin: 0 -> auto"]
