@@ -180,3 +180,16 @@ def test_a_promote_only_run_gets_its_row_and_note_with_each_seeds_ratio(bench_mo
     assert "python bench/search.py --parts 2 --mf-data fashion-mnist" in page  # not measured: its command
     run = bench_module("run")
     assert f"`{run._command('search-mf-compare')}`" not in page  # measured: no "not measured" line
+
+
+def test_the_margin_flag_reads_as_the_space_key_and_refuses_the_rest(bench_module):
+    """``--margin`` takes what ``rungs.margin`` takes (auto or a number in [0, 1)); anything else
+    is argparse's one-line error, not a traceback from inside a search."""
+    import argparse
+
+    search = bench_module("search")
+    assert search._margin_arg("auto") == "auto"
+    assert search._margin_arg("0.001") == 0.001 and search._margin_arg("0") == 0.0
+    for bad in ("ties", "-0.1", "1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="auto or a number in"):
+            search._margin_arg(bad)
