@@ -92,9 +92,11 @@ from _hv import (
 from _spaces import MF_DATA, MF_SPACES, base_space, make_space, mf_space
 
 from _common import finish, machine
+from snnprune.errors import UserError
 from snnprune.search import DenseCache, TrialRuntime, make_runtime, open_storage, optimize, run_trial
 from snnprune.search._optuna import quiet_optuna, trial_config
 from snnprune.spaces import DEFAULT_FRACTIONS, Rungs
+from snnprune.spaces._parse import read_margin
 
 PRUNER_CONFIGS = [  # part 3: fixed configs, one per pruner of the space, cycled
     ("gmp", 0.8, {}),
@@ -383,16 +385,11 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
 
 
 def _margin_arg(raw: str) -> str | float:
-    """``--margin``: auto or a number in [0, 1), as the space key ``rungs.margin``."""
-    if raw == "auto":
-        return raw
+    """``--margin``: read by the space key ``rungs.margin``'s own reader (auto or a number in [0, 1))."""
     try:
-        value = float(raw)
-    except ValueError:
+        return read_margin(raw, "--margin")
+    except UserError:
         raise argparse.ArgumentTypeError(f"must be auto or a number in [0, 1), got {raw!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be auto or a number in [0, 1), got {raw!r}")
-    return value
 
 
 def main() -> None:

@@ -369,7 +369,7 @@ def _rungs(raw: Any, finetune_epochs: int, source: str) -> Rungs:
                                       "rungs.dominated_fraction", low=0.0, high=1.0, low_open=True),
         min_trials=read_int(block.get("min_trials", d.min_trials), source, "rungs.min_trials", low=1),
         mode=mode,
-        margin=_margin(block.get("margin", d.margin), source),
+        margin=read_margin(block.get("margin", d.margin), source),
     )
 
 
@@ -381,10 +381,11 @@ def _is_number(raw: Any) -> bool:
     return True
 
 
-def _margin(raw: Any, source: str) -> str | float:
-    """``auto`` or a fixed accuracy margin in [0, 1)."""
+def read_margin(raw: Any, source: str) -> str | float:
+    """``rungs.margin``: ``auto`` or a fixed accuracy margin in [0, 1) (also what the search
+    bench's ``--margin`` reads, so the two cannot drift apart)."""
     if raw == "auto":
         return "auto"
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) and not _is_number(raw):
+    if isinstance(raw, str) and not _is_number(raw):
         fail(source, "rungs.margin", f"must be auto or a number in [0, 1), got {raw!r}")
     return read_float(raw, source, "rungs.margin", low=0.0, high=1.0, high_open=True)
