@@ -102,29 +102,8 @@ def _performance(results: Results) -> list[str]:
         if p2.get("oracle_ratio") is not None:
             row("the same for an oracle that knows every trial's outcome (floor of any rule stopping at the "
                 "first rung)", _f(p2["oracle_ratio"]), "context", "context", "search-quality")
-    mf = results.get("search-mf-fashion", {}).get("result")
-    if mf:
-        r, p2 = mf.get("ratios", {}), mf.get("part2_multifidelity") or {}
-        where = "Fashion-MNIST" + _seeds(p2)
-        if r.get("mf_epochs_to_95") is not None:  # the stop arm ran (it does not with --arms promote)
-            row(f"the same on {where} (unsaturated validation accuracy), multi-fidelity / none",
-                _f(r.get("mf_epochs_to_95")), "≤ 0.5", _met(r.get("mf_epochs_to_95"), 0.5, below=True),
-                "search-mf-fashion")
-        _promote_row(row, mf, f"the same on {where}, `promote`", "search-mf-fashion")
-        if p2.get("oracle_ratio") is not None:
-            row("the same for the oracle, Fashion-MNIST", _f(p2["oracle_ratio"]), "context", "context",
-                "search-mf-fashion")
-    mc = results.get("search-mf-compare", {}).get("result")
-    if mc:
-        r, p2 = mc.get("ratios", {}), mc.get("part2_multifidelity") or {}
-        where = f"the every-method space (`compare`, {mc.get('settings', {}).get('trials')} trials)" + _seeds(p2)
-        if r.get("mf_epochs_to_95") is not None:  # the stop arm ran (it does not with --arms promote)
-            row(f"the same on {where}, multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
-                _met(r.get("mf_epochs_to_95"), 0.5, below=True), "search-mf-compare")
-        _promote_row(row, mc, f"the same on {where}, `promote`", "search-mf-compare")
-        if p2.get("oracle_ratio") is not None:
-            row("the same for the oracle, every-method space", _f(p2["oracle_ratio"]), "context", "context",
-                "search-mf-compare")
+    for name in MF_RERUNS:
+        _rerun_rows(row, name, results.get(name, {}).get("result"))
     ss = results.get("search-speed", {}).get("result")
     if ss:
         r = ss.get("ratios", {})
@@ -137,8 +116,7 @@ def _performance(results: Results) -> list[str]:
                 _f(r.get("workers_2_over_1_equal_threads")), "≥ 1.6",
                 _met(r.get("workers_2_over_1_equal_threads"), 1.6, below=False), "search-speed")
     out.append("")
-    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", "search-mf-fashion",
-                 "search-mf-compare"):
+    for name in ("throughput", "overhead", "latency", "search-quality", "search-speed", *MF_RERUNS):
         if name not in results:
             out += _missing(name, _command(name))
     if lat:
@@ -149,14 +127,50 @@ def _performance(results: Results) -> list[str]:
                 "neuron and pooling work only linearly, and convolutions at odd widths (10/19/38) run at about "
                 "half the dense MAC rate. At batch 1 the time is mostly a fixed cost per operator call, "
                 "independent of width, so the ratio flattens near 0.5.", ""]
-    out += _search_notes(sq, ss, mf, mc)
+    out += _search_notes(sq, ss, *(results.get(name, {}).get("result") for name in MF_RERUNS))
     return out
+
+
+#: Part 2 of the search bench run again in other settings (bench/run.py), in page order, and the
+#: words a row names its setting with (from the stored settings: nothing typed in twice).
+MF_RERUNS = ("search-mf-fashion", "search-mf-compare", "search-mf-long")
+
+
+def _setting(name: str, result: dict[str, Any]) -> tuple[str, str]:
+    """How a rerun's rows name its setting, and the oracle row's short form."""
+    settings = result.get("settings", {})
+    if name == "search-mf-compare":
+        return f"the every-method space (`compare`, {settings.get('trials')} trials)", "every-method space"
+    if name == "search-mf-long":
+        ft, epochs = settings.get("finetune_epochs_part2"), _promote_rungs(settings).get("epochs") or []
+        data = "Fashion-MNIST" if settings.get("mf_data") == "fashion-mnist" else "digits"
+        return f"{data} with a {ft}-epoch fine-tune", f"{ft}-epoch fine-tune"
+    return "Fashion-MNIST", "Fashion-MNIST"
+
+
+def _rerun_rows(row: Any, name: str, result: dict[str, Any] | None) -> None:
+    """A part-2 rerun's rows: the stop arm where it ran (not with ``--arms promote``), the promote
+    arm with its cost with pruning counted in, and the oracle."""
+    if not result:
+        return
+    r, p2 = result.get("ratios", {}), result.get("part2_multifidelity") or {}
+    where, short = _setting(name, result)
+    if name == "search-mf-long":  # the others run the bench's default rungs, said in their notes
+        epochs = _promote_rungs(result.get("settings", {})).get("epochs") or []
+        where += f" (rungs at {', '.join(map(str, epochs))})"
+    where += _seeds(p2)
+    if r.get("mf_epochs_to_95") is not None:
+        row(f"the same on {where}, multi-fidelity / none", _f(r.get("mf_epochs_to_95")), "≤ 0.5",
+            _met(r.get("mf_epochs_to_95"), 0.5, below=True), name)
+    _promote_row(row, result, f"the same on {where}, `promote`", name)
+    if p2.get("oracle_ratio") is not None:
+        row(f"the same for the oracle, {short}", _f(p2["oracle_ratio"]), "context", "context", name)
 
 
 def _seeds(p2: dict[str, Any]) -> str:
     """The words " on N seeds" for a part-2 row, where the result lists them (a pooled ratio hides how many)."""
     count = len(p2.get("per_seed") or [])
-    return f" on {count} seeds" if count else ""
+    return f" on {count} seed{'' if count == 1 else 's'}" if count else ""
 
 
 def _promote_row(row: Any, result: dict[str, Any], what: str, name: str) -> None:
@@ -199,10 +213,12 @@ def _margin_words(block: dict[str, Any]) -> str:
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
-                  mf: dict[str, Any] | None = None, mc: dict[str, Any] | None = None) -> list[str]:
+                  mf: dict[str, Any] | None = None, mc: dict[str, Any] | None = None,
+                  ml: dict[str, Any] | None = None) -> list[str]:
     """Why the search rows are what they are, from the stored figures (nothing typed in)."""
     out = (_mf_note(sq, "Multi-fidelity (digits)") + _mf_note(mf, "Multi-fidelity on Fashion-MNIST")
-           + _mf_note(mc, "Multi-fidelity on the every-method space"))
+           + _mf_note(mc, "Multi-fidelity on the every-method space")
+           + _mf_note(ml, f"Multi-fidelity on {_setting('search-mf-long', ml)[0]}" if ml else ""))
     p3 = (ss or {}).get("part3_cache")
     if p3:
         out += [f"Dense cache: a cache hit still runs the trial's own pruning and fine-tuning; a miss adds the "
