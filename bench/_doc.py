@@ -142,7 +142,7 @@ def _setting(name: str, result: dict[str, Any]) -> tuple[str, str]:
     if name == "search-mf-compare":
         return f"the every-method space (`compare`, {settings.get('trials')} trials)", "every-method space"
     if name == "search-mf-long":
-        ft, epochs = settings.get("finetune_epochs_part2"), _promote_rungs(settings).get("epochs") or []
+        ft = settings.get("finetune_epochs_part2")
         data = "Fashion-MNIST" if settings.get("mf_data") == "fashion-mnist" else "digits"
         return f"{data} with a {ft}-epoch fine-tune", f"{ft}-epoch fine-tune"
     return "Fashion-MNIST", "Fashion-MNIST"

@@ -21,7 +21,12 @@ trials can judge yet, pauses instead: its checkpoint is saved and a pause is rec
 Whenever a worker is free to start a trial, `RungStore.promote_one` looks for a paused trial the
 same rule no longer stops (highest rung first, then the oldest) and hands it to the backend,
 which queues a trial that resumes it: asynchronous successive halving (ASHA's promotions) with
-the Pareto rule in place of a top-k on one metric.
+the Pareto rule in place of a top-k on one metric. Promotions start as soon as the rule allows,
+not after the sampler's random start-up has all been seen at the first rung (as a synchronous
+bracket would): holding them was measured on the every-method space (2 seeds) to cut the
+fine-tune epochs to 95 % of the no-stop hypervolume (0.49 to 0.43) only by starting more new
+configurations, each with its whole pruning phase, so with pruning counted in it cost more
+(0.70 to 0.83, and 0.70 to 0.88 in trial seconds).
 """
 
 from __future__ import annotations
