@@ -54,7 +54,7 @@ and not pre-training. Parts 1 and 2 run their studies two at a time in 1-thread 
 
 Defaults: about 25 minutes for parts 1-2 and 7 for parts 3-4 on 2 free cores.
 
-    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--finetune-epochs 9] [--rungs 1,3]
+    python bench/search.py [--trials 16] [--seeds 2] [--mf-seeds 2] [--mf-first-seed 0] [--finetune-epochs 9] [--rungs 1,3]
                            [--rung-fraction 0.25] [--promote-fraction 0.1] [--margin auto]
                            [--mf-data digits|fashion-mnist]
                            [--mf-space demo|compare] [--mf-extra 1.5] [--mf-extra-promote 2.5]
@@ -392,12 +392,31 @@ def _margin_arg(raw: str) -> str | float:
         raise argparse.ArgumentTypeError(f"must be auto or a number in [0, 1), got {raw!r}") from None
 
 
+def part2_seeds(first: int, count: int | None, *, quick: bool = False) -> list[int]:
+    """Part 2's seeds: ``count`` of them (2; 1 with --quick) from ``first``, so that a stored
+    run's seeds can be added to without running them again."""
+    return list(range(first, first + (count or (1 if quick else 2))))
+
+
+def _seed_arg(text: str) -> int:
+    """A seed: a whole number >= 0 (argparse's one-line error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {text!r}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help="trials per study (default 16; --quick 4)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 2; --quick 1)")
     parser.add_argument("--parts", default="1,2,3,4")
     parser.add_argument("--mf-seeds", type=int, default=None, help="seeds of part 2 (default 2; --quick 1)")
+    parser.add_argument("--mf-first-seed", type=_seed_arg, default=0,
+                        help="part 2's first seed (default 0): more seeds of a stored run without re-running its own")
     parser.add_argument("--finetune-epochs", type=int, default=None, help="part 2's fine-tune epochs (9; --quick 3)")
     parser.add_argument("--rungs", default=None, help="part 2's rung epochs, comma-separated (1,3; --quick 1)")
     parser.add_argument("--rung-min-trials", type=int, default=3)
@@ -425,7 +444,7 @@ def main() -> None:
     args = parser.parse_args()
     trials = args.trials or (4 if args.quick else 16)
     seeds = list(range(args.seeds or (1 if args.quick else 2)))
-    mf_seeds = list(range(args.mf_seeds or (1 if args.quick else 2)))
+    mf_seeds = part2_seeds(args.mf_first_seed, args.mf_seeds, quick=args.quick)
     configs = 2 if args.quick and args.cache_configs == 3 else args.cache_configs
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     root = Path(args.out or tempfile.mkdtemp(prefix="snnprune-bench-search-")).resolve()

@@ -223,3 +223,17 @@ def test_the_margin_flag_reads_as_the_space_key_and_refuses_the_rest(bench_modul
     for bad in ("ties", "-0.1", "1", "nan"):
         with pytest.raises(argparse.ArgumentTypeError, match="auto or a number in"):
             search._margin_arg(bad)
+
+
+def test_part2_seeds_start_where_asked_so_a_stored_run_can_be_extended(bench_module):
+    """``--mf-first-seed 2 --mf-seeds 2`` runs seeds 2 and 3 (a stored run had 0 and 1); a seed
+    that is not a whole number >= 0 is argparse's one-line error."""
+    import argparse
+
+    search = bench_module("search")
+    assert search.part2_seeds(0, None) == [0, 1] and search.part2_seeds(0, None, quick=True) == [0]
+    assert search.part2_seeds(2, 2) == [2, 3] and search.part2_seeds(5, 1) == [5]
+    assert search._seed_arg("3") == 3
+    for bad in ("-1", "two", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 0"):
+            search._seed_arg(bad)
