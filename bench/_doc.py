@@ -131,8 +131,8 @@ def _performance(results: Results) -> list[str]:
     return out
 
 
-#: Part 2 of the search bench run again in other settings (bench/run.py), in page order, and the
-#: words a row names its setting with (from the stored settings: nothing typed in twice).
+#: Part 2 of the search bench run again in other settings (bench/run.py), in page order; each
+#: row names its setting from the stored settings (`_setting`).
 MF_RERUNS = ("search-mf-fashion", "search-mf-compare", "search-mf-long")
 
 
