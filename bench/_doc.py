@@ -279,6 +279,11 @@ def _mf_note(result: dict[str, Any] | None, label: str) -> list[str]:
     if promote and all("promote" in p for p in seeds):
         text += (_promote_sentences(promote, seeds, _promote_fraction(settings), _margin_words(_promote_rungs(settings)))
                  + _pruning_floor(settings))
+    merged = (result or {}).get("merged_from")
+    if merged:  # seeds added by a later run (--mf-first-seed): said, not hidden in the pooled figure
+        text += (f" The seeds ran in {len(merged)} runs ({'; '.join(merged)}); each seed's arms ran side by side "
+                 "in its run, and the pooled figures are the same computation over all the seeds' studies "
+                 "(trial seconds come from runs under different loads).")
     return [text.rstrip(), ""]
 
 

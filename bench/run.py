@@ -50,7 +50,7 @@ BENCHES: dict[str, tuple[list[str], str]] = {
     # part 2 with three times the demo's fine-tune and a rung ladder of factor 3 (1, 3, 9): a
     # paused trial's share of a full one is what the rungs save, and it shrinks as fine-tuning grows
     "search-mf-long": (["search.py", "--parts", "2", "--finetune-epochs", "27", "--rungs", "1,3,9",
-                        "--arms", "promote"], "multi-fidelity saving with a longer fine-tune"),
+                        "--mf-seeds", "4", "--arms", "promote"], "multi-fidelity saving with a longer fine-tune"),
     "fidelity": (["fidelity.py"], "the seeds' claims on Fashion-MNIST"),
 }
 #: Benches the page shows when their result is present, run only on request (they need a GPU).

@@ -208,6 +208,10 @@ def test_the_longer_fine_tune_run_names_its_fine_tune_and_rungs_from_its_setting
     assert "| the same for the oracle, 27-epoch fine-tune | 0.200 | context |" in page
     assert "Multi-fidelity on digits with a 27-epoch fine-tune: rungs at fine-tune epochs 1, 3, 9 of 27" in page
     assert "still costs (2 + 1) / (2 + 27) = 0.10 of a full trial's epochs" in page
+    assert "seeds ran in" not in page
+    record["result"]["merged_from"] = ["first command (seeds 0, 1)", "the same with --mf-first-seed 2 (seeds 2, 3)"]
+    assert ("The seeds ran in 2 runs (first command (seeds 0, 1); the same with --mf-first-seed 2 (seeds 2, 3)); "
+            "each seed's arms ran side by side") in doc.render({"search-mf-long": record})
     run = bench_module("run")
     assert "--finetune-epochs 27 --rungs 1,3,9" in run._command("search-mf-long")
 
