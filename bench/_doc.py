@@ -127,13 +127,13 @@ def _performance(results: Results) -> list[str]:
                 "neuron and pooling work only linearly, and convolutions at odd widths (10/19/38) run at about "
                 "half the dense MAC rate. At batch 1 the time is mostly a fixed cost per operator call, "
                 "independent of width, so the ratio flattens near 0.5.", ""]
-    out += _search_notes(sq, ss, *(results.get(name, {}).get("result") for name in MF_RERUNS))
+    out += _search_notes(sq, ss, {name: results.get(name, {}).get("result") for name in MF_RERUNS})
     return out
 
 
 #: Part 2 of the search bench run again in other settings (bench/run.py), in page order; each
 #: row names its setting from the stored settings (`_setting`).
-MF_RERUNS = ("search-mf-fashion", "search-mf-compare", "search-mf-long")
+MF_RERUNS = ("search-mf-fashion", "search-mf-compare", "search-mf-long", "search-mf-long-fashion")
 
 
 def _setting(name: str, result: dict[str, Any]) -> tuple[str, str]:
@@ -141,10 +141,11 @@ def _setting(name: str, result: dict[str, Any]) -> tuple[str, str]:
     settings = result.get("settings", {})
     if name == "search-mf-compare":
         return f"the every-method space (`compare`, {settings.get('trials')} trials)", "every-method space"
-    if name == "search-mf-long":
+    if name.startswith("search-mf-long"):  # digits or Fashion-MNIST, from the settings
         ft = settings.get("finetune_epochs_part2")
         data = "Fashion-MNIST" if settings.get("mf_data") == "fashion-mnist" else "digits"
-        return f"{data} with a {ft}-epoch fine-tune", f"{ft}-epoch fine-tune"
+        return (f"{data} with a {ft}-epoch fine-tune",
+                f"{ft}-epoch fine-tune" + (", Fashion-MNIST" if data == "Fashion-MNIST" else ""))
     return "Fashion-MNIST", "Fashion-MNIST"
 
 
@@ -155,7 +156,7 @@ def _rerun_rows(row: Any, name: str, result: dict[str, Any] | None) -> None:
         return
     r, p2 = result.get("ratios", {}), result.get("part2_multifidelity") or {}
     where, short = _setting(name, result)
-    if name == "search-mf-long":  # the others run the bench's default rungs, said in their notes
+    if name.startswith("search-mf-long"):  # the others run the bench's default rungs, said in their notes
         epochs = _promote_rungs(result.get("settings", {})).get("epochs") or []
         where += f" (rungs at {', '.join(map(str, epochs))})"
     where += _seeds(p2)
@@ -213,12 +214,14 @@ def _margin_words(block: dict[str, Any]) -> str:
 
 
 def _search_notes(sq: dict[str, Any] | None, ss: dict[str, Any] | None,
-                  mf: dict[str, Any] | None = None, mc: dict[str, Any] | None = None,
-                  ml: dict[str, Any] | None = None) -> list[str]:
-    """Why the search rows are what they are, from the stored figures (nothing typed in)."""
-    out = (_mf_note(sq, "Multi-fidelity (digits)") + _mf_note(mf, "Multi-fidelity on Fashion-MNIST")
-           + _mf_note(mc, "Multi-fidelity on the every-method space")
-           + _mf_note(ml, f"Multi-fidelity on {_setting('search-mf-long', ml)[0]}" if ml else ""))
+                  reruns: dict[str, dict[str, Any] | None] | None = None) -> list[str]:
+    """Why the search rows are what they are, from the stored figures (nothing typed in);
+    ``reruns``: the `MF_RERUNS` results by name, each noted under its setting's name."""
+    out = _mf_note(sq, "Multi-fidelity (digits)")
+    for name, result in (reruns or {}).items():
+        if result:
+            where = "the every-method space" if name == "search-mf-compare" else _setting(name, result)[0]
+            out += _mf_note(result, f"Multi-fidelity on {where}")
     p3 = (ss or {}).get("part3_cache")
     if p3:
         out += [f"Dense cache: a cache hit still runs the trial's own pruning and fine-tuning; a miss adds the "

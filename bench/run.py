@@ -51,6 +51,10 @@ BENCHES: dict[str, tuple[list[str], str]] = {
     # paused trial's share of a full one is what the rungs save, and it shrinks as fine-tuning grows
     "search-mf-long": (["search.py", "--parts", "2", "--finetune-epochs", "27", "--rungs", "1,3,9",
                         "--mf-seeds", "4", "--arms", "promote"], "multi-fidelity saving with a longer fine-tune"),
+    # the same ladder on Fashion-MNIST, whose rung accuracies are not saturated (about 95 minutes)
+    "search-mf-long-fashion": (["search.py", "--parts", "2", "--mf-data", "fashion-mnist", "--finetune-epochs", "27",
+                                "--rungs", "1,3,9", "--arms", "promote"],
+                               "multi-fidelity saving with a longer fine-tune on Fashion-MNIST"),
     "fidelity": (["fidelity.py"], "the seeds' claims on Fashion-MNIST"),
 }
 #: Benches the page shows when their result is present, run only on request (they need a GPU).

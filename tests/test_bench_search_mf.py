@@ -216,6 +216,41 @@ def test_the_longer_fine_tune_run_names_its_fine_tune_and_rungs_from_its_setting
     assert "--finetune-epochs 27 --rungs 1,3,9" in run._command("search-mf-long")
 
 
+def test_the_longer_fine_tune_on_fashion_mnist_is_its_own_rows_and_note(bench_module):
+    """``search-mf-long-fashion`` (the same ladder on Fashion-MNIST) sits beside ``search-mf-long``:
+    each has its rows and its note, named by its data set from the stored settings."""
+    doc = bench_module("_doc")
+    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
+
+    def record(name, data, ratio):
+        seed = {"seed": 0, "promote_ratio_epochs_to_95_of_none_final": ratio,
+                "none": {"epochs_to_95_of_none_final": 108, "trials": 16, "finetune_epochs_total": 432},
+                "promote": {"trials": 60, "resumed": 20, "configurations": 40, "finetune_epochs_total": 432}}
+        settings = {"trials": 16, "finetune_epochs_part2": 27, "mf_data": data,
+                    "mf_space": {"budget": {"prune_epochs": 2}},
+                    "promote_rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.1}}
+        promote = {"ratio": ratio, "ratio_trial_epochs": 0.6, "ratio_seconds": 0.6, "ratio_final_hv": 1.0,
+                   "ratio_epochs_per_trial": 0.3}
+        result = {"bench": "search", "machine": machine, "settings": settings,
+                  "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": ratio},
+                  "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.2, "per_seed": [seed]}}
+        return {"name": name, "command": "x", "date": "2026-12-07T12:00", "seconds": 1.0, "result": result,
+                "output": ""}
+
+    page = doc.render({"search-mf-long": record("search-mf-long", "digits", 0.41),
+                       "search-mf-long-fashion": record("search-mf-long-fashion", "fashion-mnist", 0.62)})
+    assert ("| the same on digits with a 27-epoch fine-tune (rungs at 1, 3, 9) on 1 seed, `promote`, "
+            "fraction 0.1, margin 0 | 0.410 | ≤ 0.5 | met |") in page
+    assert ("| the same on Fashion-MNIST with a 27-epoch fine-tune (rungs at 1, 3, 9) on 1 seed, `promote`, "
+            "fraction 0.1, margin 0 | 0.620 | ≤ 0.5 | **missed** |") in page
+    assert "Multi-fidelity on digits with a 27-epoch fine-tune: rungs at" in page
+    assert "Multi-fidelity on Fashion-MNIST with a 27-epoch fine-tune: rungs at" in page
+    assert "| the same for the oracle, 27-epoch fine-tune | 0.200 |" in page
+    assert "| the same for the oracle, 27-epoch fine-tune, Fashion-MNIST | 0.200 |" in page
+    run = bench_module("run")
+    assert "--mf-data fashion-mnist --finetune-epochs 27 --rungs 1,3,9" in run._command("search-mf-long-fashion")
+
+
 def test_the_margin_flag_reads_as_the_space_key_and_refuses_the_rest(bench_module):
     """``--margin`` takes what ``rungs.margin`` takes (auto or a number in [0, 1)); anything else
     is argparse's one-line error, not a traceback from inside a search."""
