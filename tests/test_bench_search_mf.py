@@ -182,26 +182,32 @@ def test_a_promote_only_run_gets_its_row_and_note_with_each_seeds_ratio(bench_mo
     assert f"`{run._command('search-mf-compare')}`" not in page  # measured: no "not measured" line
 
 
+def _long_record(name, data, ratio):
+    """A stored part-2 result of the 27-epoch ladder (rungs 1, 3, 9) on one seed, as bench/run.py
+    keeps it: promote arm only, ``ratio`` its fine-tune epochs to 95 %, oracle 0.2."""
+    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
+    promote = {"ratio": ratio, "ratio_trial_epochs": 0.52, "ratio_seconds": 0.61, "ratio_final_hv": 1.0,
+               "ratio_epochs_per_trial": 0.3}
+    seed = {"seed": 0, "promote_ratio_epochs_to_95_of_none_final": ratio,
+            "none": {"epochs_to_95_of_none_final": 108, "trials": 16, "finetune_epochs_total": 432},
+            "promote": {"trials": 60, "resumed": 20, "configurations": 40, "finetune_epochs_total": 432}}
+    settings = {"trials": 16, "finetune_epochs_part2": 27, "mf_data": data,
+                "mf_space": {"budget": {"prune_epochs": 2}},
+                "rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.25},
+                "promote_rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.1}}
+    result = {"bench": "search", "machine": machine, "settings": settings,
+              "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": ratio},
+              "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.2, "per_seed": [seed]}}
+    return {"name": name, "command": "x", "date": "2026-12-07T12:00", "seconds": 1.0, "result": result,
+            "output": ""}
+
+
 def test_the_longer_fine_tune_run_names_its_fine_tune_and_rungs_from_its_settings(bench_module):
     """``search-mf-long`` (27 fine-tune epochs, rungs 1, 3, 9): its rows and note say the fine-tune
     length and the rung ladder it ran with, read from the stored settings, and the pruning floor
     uses its own fine-tune length."""
     doc = bench_module("_doc")
-    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
-    promote = {"ratio": 0.41, "ratio_trial_epochs": 0.52, "ratio_seconds": 0.61, "ratio_final_hv": 1.0,
-               "ratio_epochs_per_trial": 0.3}
-    seed = {"seed": 0, "promote_ratio_epochs_to_95_of_none_final": 0.41,
-            "none": {"epochs_to_95_of_none_final": 108, "trials": 16, "finetune_epochs_total": 432},
-            "promote": {"trials": 60, "resumed": 20, "configurations": 40, "finetune_epochs_total": 432}}
-    settings = {"trials": 16, "finetune_epochs_part2": 27, "mf_data": "digits",
-                "mf_space": {"budget": {"prune_epochs": 2}},
-                "rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.25},
-                "promote_rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.1}}
-    result = {"bench": "search", "machine": machine, "settings": settings,
-              "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": 0.41},
-              "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.2, "per_seed": [seed]}}
-    record = {"name": "search-mf-long", "command": "x", "date": "2026-12-07T12:00", "seconds": 1.0,
-              "result": result, "output": ""}
+    record = _long_record("search-mf-long", "digits", 0.41)
     page = doc.render({"search-mf-long": record})
     assert ("| the same on digits with a 27-epoch fine-tune (rungs at 1, 3, 9) on 1 seed, `promote`, "
             "fraction 0.1, margin 0 | 0.410 | ≤ 0.5 | met |") in page
@@ -220,25 +226,8 @@ def test_the_longer_fine_tune_on_fashion_mnist_is_its_own_rows_and_note(bench_mo
     """``search-mf-long-fashion`` (the same ladder on Fashion-MNIST) sits beside ``search-mf-long``:
     each has its rows and its note, named by its data set from the stored settings."""
     doc = bench_module("_doc")
-    machine = {"cores": 2, "cpu": "x", "torch": "2.13.0+cpu", "python": "3.11", "gpu": None}
-
-    def record(name, data, ratio):
-        seed = {"seed": 0, "promote_ratio_epochs_to_95_of_none_final": ratio,
-                "none": {"epochs_to_95_of_none_final": 108, "trials": 16, "finetune_epochs_total": 432},
-                "promote": {"trials": 60, "resumed": 20, "configurations": 40, "finetune_epochs_total": 432}}
-        settings = {"trials": 16, "finetune_epochs_part2": 27, "mf_data": data,
-                    "mf_space": {"budget": {"prune_epochs": 2}},
-                    "promote_rungs_part2": {"epochs": [1, 3, 9], "min_trials": 3, "dominated_fraction": 0.1}}
-        promote = {"ratio": ratio, "ratio_trial_epochs": 0.6, "ratio_seconds": 0.6, "ratio_final_hv": 1.0,
-                   "ratio_epochs_per_trial": 0.3}
-        result = {"bench": "search", "machine": machine, "settings": settings,
-                  "ratios": {"mf_epochs_to_95": None, "mf_epochs_to_95_promote": ratio},
-                  "part2_multifidelity": {"promote": promote, "oracle_ratio": 0.2, "per_seed": [seed]}}
-        return {"name": name, "command": "x", "date": "2026-12-07T12:00", "seconds": 1.0, "result": result,
-                "output": ""}
-
-    page = doc.render({"search-mf-long": record("search-mf-long", "digits", 0.41),
-                       "search-mf-long-fashion": record("search-mf-long-fashion", "fashion-mnist", 0.62)})
+    page = doc.render({"search-mf-long": _long_record("search-mf-long", "digits", 0.41),
+                       "search-mf-long-fashion": _long_record("search-mf-long-fashion", "fashion-mnist", 0.62)})
     assert ("| the same on digits with a 27-epoch fine-tune (rungs at 1, 3, 9) on 1 seed, `promote`, "
             "fraction 0.1, margin 0 | 0.410 | ≤ 0.5 | met |") in page
     assert ("| the same on Fashion-MNIST with a 27-epoch fine-tune (rungs at 1, 3, 9) on 1 seed, `promote`, "
