@@ -31,9 +31,9 @@ test: install
 test-all: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# Every bench in bench/, one after another, then docs/benchmarks.md (about 6.5 hours on 2 free cores: 44 minutes for
+# Every bench in bench/, one after another, then docs/benchmarks.md (about 8 hours on 2 free cores: 44 minutes for
 # the fidelity suite, 26 for search-quality, 8 for search-speed, 57 for search-mf-fashion, 74 for search-mf-compare,
-# 69 for search-mf-long, 103 for search-mf-long-fashion, a few for the rest).
+# 69 for search-mf-long, 206 for search-mf-long-fashion, a few for the rest).
 # One bench and the page: make bench BENCH_ARGS="--only NAME"
 bench: install
 	@bash bench/ensure_fashion_mnist.sh

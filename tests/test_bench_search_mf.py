@@ -237,7 +237,9 @@ def test_the_longer_fine_tune_on_fashion_mnist_is_its_own_rows_and_note(bench_mo
     assert "| the same for the oracle, 27-epoch fine-tune | 0.200 |" in page
     assert "| the same for the oracle, 27-epoch fine-tune, Fashion-MNIST | 0.200 |" in page
     run = bench_module("run")
-    assert "--mf-data fashion-mnist --finetune-epochs 27 --rungs 1,3,9" in run._command("search-mf-long-fashion")
+    command = run._command("search-mf-long-fashion")
+    assert "--mf-data fashion-mnist --finetune-epochs 27 --rungs 1,3,9" in command
+    assert "--mf-seeds 4" in command  # four seeds, as search-mf-long: two left one seed at 1.16, one at 0.35
 
 
 def test_the_margin_flag_reads_as_the_space_key_and_refuses_the_rest(bench_module):
