@@ -114,7 +114,7 @@ def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampl
         sampler = optuna.samplers.TPESampler(multivariate=True, group=True,
                                              n_startup_trials=startup_trials(space.trials), seed=seed)
     if space.rungs.enabled and space.rungs.mode == "promote":
-        return DecidedTrials(sampler)  # paused trials are not results yet (see `_promote`)
+        return DecidedTrials(sampler, space.rungs.min_trials)  # paused trials are not results yet (see `_promote`)
     return sampler
 
 

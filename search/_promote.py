@@ -13,9 +13,10 @@ and the paused trial it goes on from is reported as "paused", not "stopped early
 
 The sampler sees each configuration once, by what is decided of it (`DecidedTrials`): a paused
 trial that went on is left out (the trial that resumed it stands for it), and so is one paused
-because too few trials could judge it yet (``paused_unjudged``). Shown as PRUNED, the first
-trials of a promote-mode search (every one pauses unjudged) were what TPE modelled the front on:
-its proposals after the random start-up followed the trial numbers of those pauses, not results.
+because too few trials could judge it yet (``paused_unjudged``), until enough have. Shown as
+PRUNED, the first trials of a promote-mode search (every one pauses unjudged) were what TPE
+modelled the front on: its proposals after the random start-up followed the trial numbers of
+those pauses, not results.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
+
+from snnprune.spaces import Rungs
 
 from ._fidelity import DROP, QUEUED, READY, WAIT, Pause
 
@@ -70,25 +73,45 @@ def promoted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
             and str(t.user_attrs.get("paused_checkpoint")) in checkpoints}
 
 
-def undecided_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+def undecided_numbers(trials: Iterable[FrozenTrial], min_trials: int = Rungs.min_trials) -> set[int]:
     """Trials a sampler must not learn from: paused ones that went on (their resuming trial stands
-    for them) and ones paused because too few trials could judge them (nothing is known yet)."""
+    for them) and ones paused because too few trials could judge them, while that is still so.
+
+    Once ``min_trials`` other trials have reached the rung of such a pause (their ``rung_<epoch>``
+    records), the rule has judged it: had it passed, it would have gone on, so a pause still
+    standing is a result, dominated, like any other pause. Hiding it for good (as before) kept 2-4
+    configurations of each promote-mode study, its first trial every time, from the sampler for
+    the whole search (bench/search.py's Fashion-MNIST 27-epoch studies, 4 seeds).
+    """
     trials = list(trials)
-    unjudged = {t.number for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("paused_unjudged")}
+    reached: dict[int, set[int]] = {}
+    for t in trials:
+        for key in t.user_attrs:
+            if key.startswith("rung_") and key[5:].isdigit():
+                reached.setdefault(int(key[5:]), set()).add(t.number)
+
+    def still_unjudged(t: FrozenTrial) -> bool:
+        rung = t.user_attrs.get("stopped_at_rung")
+        others = reached.get(int(rung), set()) - {t.number} if isinstance(rung, int) else set()
+        return len(others) < max(1, min_trials)
+
+    unjudged = {t.number for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("paused_unjudged")
+                and still_unjudged(t)}
     return unjudged | promoted_numbers(trials)
 
 
 class _DecidedView:
     """A study that lists only decided trials (`undecided_numbers` left out); all else is the study."""
 
-    def __init__(self, study: optuna.Study) -> None:
+    def __init__(self, study: optuna.Study, min_trials: int = Rungs.min_trials) -> None:
         self._study = study
+        self._min_trials = min_trials
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        hidden = undecided_numbers(self._study._get_trials(deepcopy=False, use_cache=use_cache))
+        hidden = undecided_numbers(self._study._get_trials(deepcopy=False, use_cache=use_cache), self._min_trials)
         return [t for t in self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
                 if t.number not in hidden]
 
@@ -105,19 +128,20 @@ class DecidedTrials(BaseSampler):
     mode; it leaves recording (``after_trial``: constraints) to the sampler it wraps, on the study
     itself."""
 
-    def __init__(self, sampler: BaseSampler) -> None:
+    def __init__(self, sampler: BaseSampler, min_trials: int = Rungs.min_trials) -> None:
         self.sampler = sampler
+        self.min_trials = min_trials  # the space's rungs.min_trials: when an unjudged pause is judged
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(_DecidedView(study), trial)  # type: ignore[arg-type]
+        return self.sampler.infer_relative_search_space(_DecidedView(study, self.min_trials), trial)  # type: ignore[arg-type]
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.sampler.sample_relative(_DecidedView(study), trial, search_space)  # type: ignore[arg-type]
+        return self.sampler.sample_relative(_DecidedView(study, self.min_trials), trial, search_space)  # type: ignore[arg-type]
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.sampler.sample_independent(_DecidedView(study), trial, param_name,  # type: ignore[arg-type]
+        return self.sampler.sample_independent(_DecidedView(study, self.min_trials), trial, param_name,  # type: ignore[arg-type]
                                                param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:

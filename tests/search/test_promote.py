@@ -282,11 +282,37 @@ def test_the_sampler_learns_only_from_decided_trials():
     assert DecidedTrials(tpe).sample_relative(study, study.trials[frozen.number], space) == {}
 
 
+def test_an_unjudged_pause_counts_once_enough_trials_have_reached_its_rung():
+    """A pause for want of judges was hidden from the sampler for the whole search, even after the
+    rule had judged it and left it paused (dominated): 2-4 configurations per study, its first
+    trial every time. It now counts once ``min_trials`` other trials carry a record at its rung."""
+    from snnprune.search._promote import _DecidedView, undecided_numbers
+
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study = optuna.create_study(directions=["maximize", "minimize"])
+
+    def add(state, x, values=None, **attrs):
+        study.add_trial(optuna.trial.create_trial(state=state, params={"x": x}, distributions=dist, values=values,
+                                                  user_attrs=attrs))
+
+    add(TrialState.PRUNED, 0.1, paused_checkpoint="a", paused_unjudged=True, stopped_at_rung=1,
+        rung_1=[0.5, 1.0])  # 0: paused unjudged at rung 1
+    add(TrialState.COMPLETE, 0.2, [0.9, 1.0], rung_1=[0.8, 1.0], rung_3=[0.85, 1.0])  # 1
+    assert undecided_numbers(study.trials, min_trials=2) == {0}  # one judge, two needed
+    add(TrialState.PRUNED, 0.3, paused_checkpoint="c", stopped_at_rung=3, rung_1=[0.7, 1.0],
+        rung_3=[0.6, 1.0])  # 2: reached rung 1 too (then paused, judged, at 3)
+    assert undecided_numbers(study.trials, min_trials=2) == set()  # judged and still paused: a result
+    assert undecided_numbers(study.trials, min_trials=3) == {0}
+    assert [t.number for t in _DecidedView(study, 2).get_trials()] == [0, 1, 2]
+    assert [t.number for t in _DecidedView(study, 3).get_trials()] == [1, 2]
+
+
 def test_make_sampler_wraps_in_promote_mode_only(tiny_space):
     from snnprune.search import make_sampler
     from snnprune.search._promote import DecidedTrials
 
     assert isinstance(make_sampler(tiny_space(rungs={"epochs": [1], "mode": "promote"})), DecidedTrials)
+    assert make_sampler(tiny_space(rungs={"epochs": [1], "mode": "promote", "min_trials": 2})).min_trials == 2
     assert not isinstance(make_sampler(tiny_space(rungs={"epochs": [1], "mode": "stop"})), DecidedTrials)
     assert not isinstance(make_sampler(tiny_space()), DecidedTrials)  # no rungs
 
