@@ -43,6 +43,7 @@ from ._promote import (
     make_promoter,
     paused_note,
     promoted_numbers,
+    rung_attr,
     waiting_resumes,
 )
 from ._resume import check_resumable, record_space
@@ -223,7 +224,7 @@ def make_objective(space: SearchSpace, runtime: TrialRuntime, study_name: str):
         line = trial.user_attrs.get(RESUMES, trial.number)  # the rung records of a paused line
         try:
             result = run_trial(config, runtime, trial_key=f"{line}", resume=trial.user_attrs.get(RESUME_CHECKPOINT),
-                               on_rung=lambda epoch, values: trial.set_user_attr(f"rung_{epoch}", values))
+                               on_rung=lambda epoch, values: trial.set_user_attr(rung_attr(epoch), values))
         except Exception as exc:  # recorded, never fatal to the study
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             trial.set_user_attr("fail_reason", reason)

@@ -39,11 +39,24 @@ if TYPE_CHECKING:  # the runner pulls in torch; readers of a study (reports) imp
     from ._runner import RungPolicy
 
 __all__ = ["RESUME_ATTRS", "DecidedTrials", "drop_resumed_checkpoint", "is_resume", "make_promoter", "paused_note",
-           "promoted_numbers", "resume_attrs", "undecided_numbers", "waiting_resumes"]
+           "promoted_numbers", "resume_attrs", "rung_attr", "rung_of", "undecided_numbers", "waiting_resumes"]
 
 #: The user attributes of a trial that resumes a paused one; a retry of it carries them too.
 RESUMES, RESUME_RUNG, RESUME_CHECKPOINT = "resumes", "resume_rung", "resume_checkpoint"
 RESUME_ATTRS = (RESUMES, RESUME_RUNG, RESUME_CHECKPOINT)
+#: The user attribute a trial's partial vector at a rung is recorded under (both backends).
+RUNG_ATTR = "rung_"
+
+
+def rung_attr(epoch: int) -> str:
+    """The user attribute of a trial's partial vector at fine-tune epoch ``epoch``."""
+    return f"{RUNG_ATTR}{int(epoch)}"
+
+
+def rung_of(key: str) -> int | None:
+    """The rung a `rung_attr` names; None for any other attribute."""
+    tail = key[len(RUNG_ATTR):] if key.startswith(RUNG_ATTR) else ""
+    return int(tail) if tail.isdigit() else None
 
 
 def resume_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +90,7 @@ def undecided_numbers(trials: Iterable[FrozenTrial], min_trials: int = Rungs.min
     """Trials a sampler must not learn from: paused ones that went on (their resuming trial stands
     for them) and ones paused because too few trials could judge them, while that is still so.
 
-    Once ``min_trials`` other trials have reached the rung of such a pause (their ``rung_<epoch>``
+    Once ``min_trials`` other trials have reached the rung of such a pause (their `rung_attr`
     records), the rule has judged it: had it passed, it would have gone on, so a pause still
     standing is a result, dominated, like any other pause. Hiding it for good (as before) kept 2-4
     configurations of each promote-mode study, its first trial every time, from the sampler for
@@ -87,8 +100,9 @@ def undecided_numbers(trials: Iterable[FrozenTrial], min_trials: int = Rungs.min
     reached: dict[int, set[int]] = {}
     for t in trials:
         for key in t.user_attrs:
-            if key.startswith("rung_") and key[5:].isdigit():
-                reached.setdefault(int(key[5:]), set()).add(t.number)
+            rung = rung_of(key)
+            if rung is not None:
+                reached.setdefault(rung, set()).add(t.number)
 
     def still_unjudged(t: FrozenTrial) -> bool:
         rung = t.user_attrs.get("stopped_at_rung")
@@ -132,16 +146,19 @@ class DecidedTrials(BaseSampler):
         self.sampler = sampler
         self.min_trials = min_trials  # the space's rungs.min_trials: when an unjudged pause is judged
 
+    def _view(self, study: optuna.Study) -> optuna.Study:
+        return _DecidedView(study, self.min_trials)  # type: ignore[return-value]  # a study to the sampler
+
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(_DecidedView(study, self.min_trials), trial)  # type: ignore[arg-type]
+        return self.sampler.infer_relative_search_space(self._view(study), trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.sampler.sample_relative(_DecidedView(study, self.min_trials), trial, search_space)  # type: ignore[arg-type]
+        return self.sampler.sample_relative(self._view(study), trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.sampler.sample_independent(_DecidedView(study, self.min_trials), trial, param_name,  # type: ignore[arg-type]
+        return self.sampler.sample_independent(self._view(study), trial, param_name,
                                                param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:

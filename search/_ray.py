@@ -81,6 +81,7 @@ from ._promote import (
     is_resume,
     make_promoter,
     paused_note,
+    rung_attr,
     waiting_resumes,
 )
 from ._resume import record_space
@@ -138,7 +139,7 @@ def _trainable(tune_config: dict[str, Any], *, space_dict: dict[str, Any], sourc
     try:
         result = run_trial(config, runtime, trial_key=f"{resume.get('line', config.trial)}",
                            resume=resume.get("checkpoint"),
-                           on_rung=lambda epoch, values: rungs.__setitem__(f"rung_{epoch}", list(values)))
+                           on_rung=lambda epoch, values: rungs.__setitem__(rung_attr(epoch), list(values)))
     except Exception as exc:  # recorded as FAIL with its reason, never fatal (as with the Optuna backend)
         attrs: dict[str, Any] = {"fail_reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], **rungs}
         if not isinstance(exc, (UserError, ArithmeticError)) and "Diverged" not in type(exc).__name__:
