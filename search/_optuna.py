@@ -34,11 +34,11 @@ from ._fidelity import RungStore
 from ._gate import _finished, _room, _stop_at
 from ._interrupt import USER_INTERRUPT, InterruptFlag, requeue_interrupted, sigint_ignored, stop_workers, watch_parent
 from ._notes import check_data, device_note, goal_met_note, resume_note, say
+from ._partial import PartialVectors
 from ._progress import StudyProgress
 from ._promote import (
     RESUME_CHECKPOINT,
     RESUMES,
-    DecidedTrials,
     drop_resumed_checkpoint,
     make_promoter,
     paused_note,
@@ -99,8 +99,8 @@ class TrialFailed(Exception):
 
 
 def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampler:
-    """TPE, NSGA-II or random, seeded from the space (constraints: `record_constraints`); in
-    promote mode it sees only decided trials (`DecidedTrials`).
+    """TPE, NSGA-II or random, seeded from the space (constraints: `record_constraints`); with
+    rungs it sees a stopped or paused trial by its partial vector (`PartialVectors`).
 
     ``salt`` (the trials already in the study, plus a worker index) keeps a resumed study or
     a second worker from replaying the same parameters the seed gave the first time.
@@ -114,8 +114,8 @@ def make_sampler(space: SearchSpace, salt: int = 0) -> optuna.samplers.BaseSampl
     else:
         sampler = optuna.samplers.TPESampler(multivariate=True, group=True,
                                              n_startup_trials=startup_trials(space.trials), seed=seed)
-    if space.rungs.enabled and space.rungs.mode == "promote":
-        return DecidedTrials(sampler, space.rungs.min_trials)  # paused trials are not results yet (see `_promote`)
+    if space.rungs.enabled:
+        return PartialVectors(sampler)  # a trial stopped at a rung still says where the front is
     return sampler
 
 

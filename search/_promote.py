@@ -11,12 +11,8 @@ first, so the promotion runs next, on whichever worker asks.
 Such a trial is not a new configuration: it does not count towards ``--trials`` (`is_resume`),
 and the paused trial it goes on from is reported as "paused", not "stopped early".
 
-The sampler sees each configuration once, by what is decided of it (`DecidedTrials`): a paused
-trial that went on is left out (the trial that resumed it stands for it), and so is one paused
-because too few trials could judge it yet (``paused_unjudged``), until enough have. Shown as
-PRUNED, the first trials of a promote-mode search (every one pauses unjudged) were what TPE
-modelled the front on: its proposals after the random start-up followed the trial numbers of
-those pauses, not results.
+The sampler sees each configuration once, a paused one by its partial vector, and a paused
+one that went on as the trial that resumed it (`_partial.PartialVectors`).
 """
 
 from __future__ import annotations
@@ -26,11 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
-
-from snnprune.spaces import Rungs
 
 from ._fidelity import DROP, QUEUED, READY, WAIT, Pause
 
@@ -38,8 +30,8 @@ if TYPE_CHECKING:  # the runner pulls in torch; readers of a study (reports) imp
     from ._fidelity import RungStore
     from ._runner import RungPolicy
 
-__all__ = ["RESUME_ATTRS", "DecidedTrials", "drop_resumed_checkpoint", "is_resume", "make_promoter", "paused_note",
-           "promoted_numbers", "resume_attrs", "rung_attr", "rung_of", "undecided_numbers", "waiting_resumes"]
+__all__ = ["RESUME_ATTRS", "drop_resumed_checkpoint", "is_resume", "make_promoter", "paused_note",
+           "promoted_numbers", "resume_attrs", "rung_attr", "rung_of", "waiting_resumes"]
 
 #: The user attributes of a trial that resumes a paused one; a retry of it carries them too.
 RESUMES, RESUME_RUNG, RESUME_CHECKPOINT = "resumes", "resume_rung", "resume_checkpoint"
@@ -84,92 +76,6 @@ def promoted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
     checkpoints = {str(t.user_attrs.get(RESUME_CHECKPOINT)) for t in trials if is_resume(t)}
     return {t.number for t in trials if t.state == TrialState.PRUNED
             and str(t.user_attrs.get("paused_checkpoint")) in checkpoints}
-
-
-def undecided_numbers(trials: Iterable[FrozenTrial], min_trials: int = Rungs.min_trials) -> set[int]:
-    """Trials a sampler must not learn from: paused ones that went on (their resuming trial stands
-    for them) and ones paused because too few trials could judge them, while that is still so.
-
-    Once ``min_trials`` other trials have reached the rung of such a pause (their `rung_attr`
-    records), the rule has judged it: had it passed, it would have gone on, so a pause still
-    standing is a result, dominated, like any other pause. Hiding it for good (as before) kept 2-4
-    configurations of each promote-mode study, its first trial every time, from the sampler for
-    the whole search (bench/search.py's Fashion-MNIST 27-epoch studies, 4 seeds).
-    """
-    trials = list(trials)
-    reached: dict[int, set[int]] = {}
-    for t in trials:
-        for key in t.user_attrs:
-            rung = rung_of(key)
-            if rung is not None:
-                reached.setdefault(rung, set()).add(t.number)
-
-    def still_unjudged(t: FrozenTrial) -> bool:
-        rung = t.user_attrs.get("stopped_at_rung")
-        others = reached.get(int(rung), set()) - {t.number} if isinstance(rung, int) else set()
-        return len(others) < max(1, min_trials)
-
-    unjudged = {t.number for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("paused_unjudged")
-                and still_unjudged(t)}
-    return unjudged | promoted_numbers(trials)
-
-
-class _DecidedView:
-    """A study that lists only decided trials (`undecided_numbers` left out); all else is the study."""
-
-    def __init__(self, study: optuna.Study, min_trials: int = Rungs.min_trials) -> None:
-        self._study = study
-        self._min_trials = min_trials
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        hidden = undecided_numbers(self._study._get_trials(deepcopy=False, use_cache=use_cache), self._min_trials)
-        return [t for t in self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-                if t.number not in hidden]
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
-
-
-class DecidedTrials(BaseSampler):
-    """A sampler that proposes from the decided trials only (`undecided_numbers`), in promote
-    mode; it leaves recording (``after_trial``: constraints) to the sampler it wraps, on the study
-    itself."""
-
-    def __init__(self, sampler: BaseSampler, min_trials: int = Rungs.min_trials) -> None:
-        self.sampler = sampler
-        self.min_trials = min_trials  # the space's rungs.min_trials: when an unjudged pause is judged
-
-    def _view(self, study: optuna.Study) -> optuna.Study:
-        return _DecidedView(study, self.min_trials)  # type: ignore[return-value]  # a study to the sampler
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.sampler.infer_relative_search_space(self._view(study), trial)
-
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.sampler.sample_relative(self._view(study), trial, search_space)
-
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
-        return self.sampler.sample_independent(self._view(study), trial, param_name,
-                                               param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.sampler.before_trial(study, trial)
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        self.sampler.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.sampler.reseed_rng()
 
 
 def make_promoter(study: optuna.Study, store: RungStore | None, policy: RungPolicy, directions: Sequence[str],
