@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from snnprune.search._partial import PartialVectors, partial_vector, sampler_trials
+from snnprune.search._partial import PartialVectors, _PartialView, partial_vector, sampler_trials
 
 DIST = {"x": optuna.distributions.FloatDistribution(0, 1)}
 
@@ -35,6 +35,9 @@ def test_a_stopped_or_paused_trial_is_shown_complete_with_the_vector_of_the_rung
     assert [t.values for t in shown] == [[0.5, 10.0], [0.6, 20.0], [0.45, 5.0], [0.55, 7.0], [0.95, 30.0]]
     assert [t.state for t in study.trials][:4] == [TrialState.PRUNED] * 4  # the study is untouched
     assert study.trials[0].values is None
+    view = _PartialView(study)  # what the sampler is handed: the states it asks for, as shown
+    assert len(view.get_trials(states=(TrialState.COMPLETE,))) == 5
+    assert view.get_trials(states=(TrialState.PRUNED,)) == [] and view.directions == study.directions
 
 
 def test_a_pruned_trial_without_a_usable_rung_record_stays_pruned(study):
@@ -43,7 +46,7 @@ def test_a_pruned_trial_without_a_usable_rung_record_stays_pruned(study):
     add(study, TrialState.PRUNED, 0.3, stopped_at_rung=1, rung_1=["a", 1.0], partial_values=None)
     assert [partial_vector(t, 2) for t in study.trials] == [None, None, None]
     assert [t.state for t in sampler_trials(study.trials, 2)] == [TrialState.PRUNED] * 3
-    assert partial_vector(study.trials[0], 2) is None and sampler_trials([], 2) == []
+    assert sampler_trials([], 2) == []
 
 
 def test_a_pause_that_went_on_is_left_out_once_its_resuming_trial_has_finished(study):
