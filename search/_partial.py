@@ -1,10 +1,10 @@
 """What a sampler learns from in a search with rungs: every configuration once, by its latest vector.
 
 A trial stopped or paused at a rung is stored PRUNED with its partial objective vector (user
-attributes ``partial_values`` and, per rung, `rung_attr`; both backends). Optuna's samplers read a PRUNED multi-objective
-trial as a result with no values: TPE ranks every such trial alike, last, and puts it in its
-"above" group whatever it measured, so the MACs it cost and the accuracy it reached teach the
-sampler nothing. In a search with rungs most trials end that way, and the sampler modelled the
+attributes ``partial_values`` and, per rung, `rung_attr`; both backends). Optuna's samplers read
+a PRUNED multi-objective trial as a result with no values: TPE ranks every such trial alike,
+last, and puts it in its "above" group whatever it measured, so the MACs it cost and the
+accuracy it reached teach the sampler nothing. In a search with rungs most trials end that way, and the sampler modelled the
 front on a handful of complete trials (bench/search.py, digits, promote arm, seed 1: after its
 first complete trials, SCA at 45-60 % of channels, TPE proposed four more SCA trials there and
 reached GMP above 96 % sparsity at its 19th trial; the no-stop search tried it as its 9th).
@@ -15,9 +15,9 @@ of the no-stop search's (2 seeds; Fashion-MNIST 0.968 to 0.741).
 `PartialVectors` shows the sampler such a trial as COMPLETE with its vector at the rung where it
 stopped: MACs, parameters, sparsity and SOPs are final at any rung (pruning is done), and rung
 accuracy ranks final accuracy well (Spearman 0.83 at fine-tune epoch 1 of 9, over 2 x 24 random
-configurations of the every-method space on digits). It is a
-pessimistic stand-in (accuracy still rises after the rung), so a dominated pause stays in the
-sampler's worse group, as it should. A paused trial that went on is left out once the trial
+configurations of the every-method space on digits). It is a pessimistic stand-in (accuracy
+still rises after the rung), so a dominated pause stays in the sampler's worse group, as it
+should. A paused trial that went on is left out once the trial
 that resumed it has finished: that trial stands for the configuration. The study itself is not
 changed: reports, ``best_trials`` and the rule see the stored states.
 """
@@ -33,12 +33,9 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from ._promote import RESUME_CHECKPOINT, is_resume, rung_attr, rung_of
+from ._promote import promoted_numbers, rung_attr, rung_of
 
 __all__ = ["PartialVectors", "partial_vector", "sampler_trials"]
-
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
 
 def partial_vector(trial: FrozenTrial, objectives: int) -> list[float] | None:
     """The objective vector a PRUNED trial was stored with where it stopped or paused
@@ -71,10 +68,10 @@ def sampler_trials(trials: Iterable[FrozenTrial], objectives: int) -> list[Froze
     out, every other PRUNED trial with a rung record shown COMPLETE with `partial_vector`
     (a copy: the study's trials are untouched); all else as stored."""
     trials = list(trials)
-    went_on = {str(t.user_attrs.get(RESUME_CHECKPOINT)) for t in trials if is_resume(t) and t.state in _FINISHED}
+    went_on = promoted_numbers(trials, resumed_by=(TrialState.COMPLETE, TrialState.PRUNED))
     out = []
     for t in trials:
-        if t.state == TrialState.PRUNED and str(t.user_attrs.get("paused_checkpoint")) in went_on:
+        if t.number in went_on:
             continue
         vector = partial_vector(t, objectives)
         if vector is not None:

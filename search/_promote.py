@@ -17,7 +17,7 @@ one that went on as the trial that resumed it (`_partial.PartialVectors`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +66,16 @@ def waiting_resumes(trials: Iterable[FrozenTrial]) -> int:
     return sum(1 for t in trials if t.state == TrialState.WAITING and is_resume(t))
 
 
-def promoted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
-    """Numbers of the PRUNED trials that went on as a later trial (paused, then promoted).
+def promoted_numbers(trials: Iterable[FrozenTrial], resumed_by: Collection[TrialState] | None = None) -> set[int]:
+    """Numbers of the PRUNED trials that went on as a later trial (paused, then promoted);
+    ``resumed_by``: only those whose resuming trial is in one of these states (None: any).
 
     A line paused twice (rung 1, then 3) is keyed by its first trial in the rung store, so the
     trial promoted at the later rung is found by its checkpoint, which lives in its own folder.
     """
     trials = list(trials)
-    checkpoints = {str(t.user_attrs.get(RESUME_CHECKPOINT)) for t in trials if is_resume(t)}
+    checkpoints = {str(t.user_attrs.get(RESUME_CHECKPOINT)) for t in trials
+                   if is_resume(t) and (resumed_by is None or t.state in resumed_by)}
     return {t.number for t in trials if t.state == TrialState.PRUNED
             and str(t.user_attrs.get("paused_checkpoint")) in checkpoints}
 
